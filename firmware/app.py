@@ -1,0 +1,63 @@
+"""Wiring: which adapters a `run` or a `simulate` uses, chosen by the config, never by accident.
+
+Owns: building the Phone's settings from the config, and the list of adapters in start order
+(network, audio, SIP, Odoo, display and keys, control API last so it answers once the rest is
+up). Never touches: state or I/O of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from firmware import __version__
+from firmware.config import Config
+from firmware.control import ControlServer
+from firmware.daemon import Adapter, Daemon, ScreenSink
+from firmware.hw.audio import NullAudio
+from firmware.network import NetworkMonitor
+from firmware.odoo.offline import NoOdoo
+from firmware.phone import Phone, Settings
+from firmware.sip.nosip import NoSip
+from firmware.systemd import Notifier
+
+log = logging.getLogger("app")
+
+
+def settings_from(config: Config) -> Settings:
+    p = config.phone
+    return Settings(
+        name=p.name, extension=config.sip.username, region=p.region,
+        max_extension_digits=p.max_extension_digits, interdigit_seconds=p.interdigit_seconds,
+        offhook_seconds=p.offhook_seconds, ring_timeout_seconds=p.ring_timeout_seconds,
+        prompt_seconds=p.prompt_seconds, message_seconds=p.message_seconds,
+        reject_code=p.reject_code, version=__version__,
+    )
+
+
+def build(
+    config: Config,
+    *,
+    extra_adapters: Callable[[Daemon], list[Adapter]] | None = None,
+    screens: list[ScreenSink] | None = None,
+    notifier: Notifier | None = None,
+) -> tuple[Daemon, ControlServer | None]:
+    """A daemon with every adapter the config asks for (not started)."""
+    phone = Phone(settings_from(config))
+    adapters: list[Adapter] = [
+        NetworkMonitor(config.sip.server, config.sip.port),
+        NullAudio(),
+        NoSip("SIP not in this build yet"),
+    ]
+    if config.odoo is None:
+        adapters.append(NoOdoo("off"))
+    else:
+        adapters.append(NoOdoo("offline", "Odoo sync not in this build yet"))
+    daemon = Daemon(phone, adapters, screens or [], notifier or Notifier())
+    if extra_adapters is not None:
+        daemon.adapters.extend(extra_adapters(daemon))
+    control = None
+    if config.control is not None:
+        control = ControlServer(config.control, lambda: daemon.published)
+        daemon.adapters.append(control)
+    return daemon, control

@@ -1,0 +1,122 @@
+"""The `deskphone` command: run, simulate, check-config, version.
+
+Owns: arguments, logging set-up, exit codes (0 fine, 78 bad config, 1 failure to start). Never
+touches: phone logic; it loads the config, builds the daemon (app.py) and waits for a stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from firmware import __version__, app, config
+from firmware.daemon import Daemon
+
+DESCRIPTION = """\
+Firmware of a Raspberry Pi SIP desk phone for offices that run Odoo.
+
+commands:
+  run            the phone on its hardware (the systemd service runs this)
+  simulate       the same firmware on simulated hardware: the screen in this terminal,
+                 the keyboard as keypad (space = handset); --headless: control API only
+  check-config   print the effective config (secrets masked), or every problem; exit 78
+  version        print the version
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deskphone", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in (("run", "run the phone on its hardware"),
+                       ("simulate", "run the phone on simulated hardware"),
+                       ("check-config", "check the config file and print it, secrets masked")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--config", type=Path, default=config.DEFAULT_PATH,
+                         help=f"the config file (default {config.DEFAULT_PATH})")
+        cmd.add_argument("--log-level", default=os.environ.get("DESKPHONE_LOG", "info"),
+                         choices=["debug", "info", "warning", "error"],
+                         help="how much to log (default info, or $DESKPHONE_LOG)")
+        if name == "simulate":
+            cmd.add_argument("--headless", action="store_true",
+                             help="no terminal screen or keyboard: drive it by the control API")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "version":
+        print(f"deskphone {__version__}")
+        return 0
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as exc:
+        print(f"deskphone: {args.config}: the config has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return config.EX_CONFIG
+    if args.command == "check-config":
+        print(config.render(cfg), end="")
+        return 0
+    interactive = args.command == "simulate" and not args.headless
+    _logging(args.log_level, cfg if interactive else None)
+    return _serve(cfg, interactive)
+
+
+def _logging(level: str, interactive_config: config.Config | None) -> None:
+    """Log lines are `module: message` (journald adds the time). The terminal simulator writes
+    them to a file so they do not scribble over the screen."""
+    handler: logging.Handler
+    if interactive_config is not None:
+        path = interactive_config.state_dir() / "simulate.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def _serve(cfg: config.Config, interactive: bool) -> int:
+    log = logging.getLogger("deskphone")
+    screens = []
+    extra = None
+    if interactive:
+        from firmware.hw.sim import TerminalKeys, TerminalScreen
+
+        screens.append(TerminalScreen())
+
+        def extra(daemon: Daemon) -> list[app.Adapter]:
+            return [TerminalKeys(lambda: daemon.published, daemon.request_stop)]
+
+    daemon, control = app.build(cfg, screens=screens, extra_adapters=extra)
+    daemon.install_signals()
+    log.info("deskphone %s starting with %s", __version__, cfg.path)
+    try:
+        daemon.start()
+    except Exception as exc:  # the adapters log their own causes
+        log.error("cannot start: %s", exc)
+        daemon.stop()
+        return 1
+    if control is not None:
+        log.info("control API: http://%s:%d/state", control.config.host, control.port)
+    try:
+        daemon.wait()
+    finally:
+        daemon.stop()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""SIP signalling (pyVoIP plus our patch layer) and the RTP media engine."""

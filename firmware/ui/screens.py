@@ -1,0 +1,330 @@
+"""The screens: a `Snapshot` -> rows of text -> a 128x64 1-bit image.
+
+Owns: what each mode shows and where. `layout(snapshot)` decides the rows; `lines()` gives their
+text (for `/state` and tests) and `render()` draws the same rows (for the OLED, `/screen.png`
+and golden images), so the text and the pixels cannot disagree. Never touches: devices, state
+changes, or anything but the snapshot it is given.
+
+The panel fits 21 characters by 6 rows of the 6x10 font: a header (inverse), four content rows,
+and a footer with the keys that do something now.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from firmware import numbers
+from firmware.phone import (
+    CALLING,
+    CONTACTS,
+    DIALING,
+    IDLE,
+    IN_CALL,
+    MENU,
+    MENU_ITEMS,
+    PROMPT,
+    QUEUE,
+    RECENT,
+    RINGING,
+    TRANSFER,
+    Snapshot,
+    matches,
+)
+from firmware.ui.fonts import default_font
+
+WIDTH = 128
+HEIGHT = 64
+COLUMNS = 21
+CONTENT_ROWS = 4
+ROW_Y = (0, 12, 22, 32, 42, 54)  # header, four content rows, footer
+
+MODEL_LABELS = {
+    "crm.lead": "Lead",
+    "project.task": "Task",
+    "helpdesk.ticket": "Ticket",
+    "res.partner": "Contact",
+    "sale.order": "Quotation",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    inverse: bool = False
+
+
+def _fit(text: str, width: int = COLUMNS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _tail(text: str, width: int = COLUMNS) -> str:
+    """The end of a long entry: the digits a person just typed must stay in view."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _header(left: str, right: str) -> Row:
+    room = COLUMNS - len(right) - (1 if right else 0)
+    return Row(_fit(left, room).ljust(room) + (" " + right if right else ""), inverse=True)
+
+
+def _clock(snap: Snapshot) -> str:
+    return time.strftime("%H:%M", time.localtime(snap.wall))
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _number(snap: Snapshot, number: str) -> str:
+    return numbers.display(number, snap.settings.region)
+
+
+def _status(snap: Snapshot) -> str:
+    """The registration, in the header of the idle screen."""
+    s = snap.state
+    if s.address is None and s.registration != "registered":
+        return "No network"
+    if s.registration == "registered":
+        ext = snap.settings.extension
+        return f"{ext} {snap.settings.name}".strip()
+    if s.registration == "registering":
+        return "Registering…"
+    return "No service"
+
+
+def _odoo_line(snap: Snapshot) -> str | None:
+    s = snap.state
+    pending = f" ({s.outbox} to send)" if s.outbox else ""
+    if s.odoo == "offline":
+        return "Odoo offline" + pending
+    if s.odoo == "denied":
+        return "Odoo: key refused"
+    if s.odoo == "connecting":
+        return "Odoo: connecting" + pending
+    if s.outbox:
+        return f"Odoo: {s.outbox} to send"
+    return None
+
+
+def _content(rows: list[Row]) -> list[Row]:
+    rows = rows[:CONTENT_ROWS]
+    return rows + [Row("")] * (CONTENT_ROWS - len(rows))
+
+
+# --------------------------------------------------------------------------- each mode
+
+
+def _idle(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    rows = [Row(time.strftime("%a %d %b %Y", time.localtime(snap.wall)))]
+    if s.message:
+        rows.append(Row(s.message))
+    if s.registration in ("failed", "off") and s.registration_reason:
+        rows.append(Row(s.registration_reason))
+    odoo = _odoo_line(snap)
+    if odoo:
+        rows.append(Row(odoo))
+    for part, problem in s.problems:
+        rows.append(Row(f"{part}: {problem}"))
+    if s.queue:
+        count = len(s.queue)
+        rows.append(Row(f"{count} call{'s' if count != 1 else ''} to make"))
+    if s.missed_unseen:
+        rows.append(Row(f"{s.missed_unseen} missed call{'s' if s.missed_unseen != 1 else ''}"))
+    if s.dnd:
+        rows.append(Row("Do not disturb"))
+    hints = "B:queue" + (" D:redial" if s.last_dialled else "")
+    return [_header(_status(snap), _clock(snap)), *_content(rows), Row(hints)]
+
+
+def _dialing(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    found = matches(s)
+    rows = [Row(_tail(s.entry)) if s.entry else Row("Dial a number" if s.off_hook else "")]
+    if found:
+        first = found[0]
+        more = f" +{len(found) - 1}" if len(found) > 1 else ""
+        rows.append(Row(_fit(first.contact.name, COLUMNS - len(more)) + more))
+    if s.message:
+        rows.append(Row(s.message))
+    title = "Dial" if s.off_hook else "Pre-dial"
+    hints = "D:call C:del" + (" B:find" if found else "")
+    return [_header(title, _clock(snap)), *_content(rows), Row(hints)]
+
+
+def _position(selected: int, count: int) -> str:
+    return f"{min(selected, count - 1) + 1}/{count}" if count else "0/0"
+
+
+def _queue(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    entries = s.queue
+    header = _header("Call queue", _position(s.selected, len(entries)))
+    if not entries:
+        rows = [Row("No calls to make"), Row("today")]
+        if s.message:
+            rows.append(Row(s.message))
+        return [header, *_content(rows), Row("C:back")]
+    entry = entries[min(s.selected, len(entries) - 1)]
+    when = "overdue" if entry.overdue else "today"
+    label = MODEL_LABELS.get(entry.model, "")
+    rows = [Row(_fit(entry.name), inverse=True), Row(_number(snap, entry.number)),
+            Row(_fit(entry.summary or (label and f"{label} call") or "Call")),
+            Row(s.message or _fit(f"{when}{' · ' + label if label else ''}"))]
+    return [header, *_content(rows), Row("D:call B:next #:del")]
+
+
+def _contacts(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    found = matches(s)
+    header = _header(f"Find {_tail(s.entry, 8)}", _position(s.selected, len(found)))
+    if not found:
+        return [header, *_content([Row("No contact found")]), Row("C:back")]
+    i = min(s.selected, len(found) - 1)
+    rows = [Row(_fit(found[i].contact.name), inverse=True), Row(_number(snap, found[i].number))]
+    if i + 1 < len(found):
+        rows += [Row(_fit(found[i + 1].contact.name)), Row(_number(snap, found[i + 1].number))]
+    return [header, *_content(rows), Row("D:call B:next C:back")]
+
+
+_RECENT_MARK = {"in": "<", "out": ">"}
+
+
+def _recent(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    header = _header("Recent calls", _position(s.selected, len(s.recent)))
+    if not s.recent:
+        return [header, *_content([Row("No calls yet")]), Row("C:back")]
+    rec = s.recent[min(s.selected, len(s.recent) - 1)]
+    mark = "!" if rec.outcome == "missed" else _RECENT_MARK.get(rec.direction, " ")
+    when = time.strftime("%d %b %H:%M", time.localtime(rec.started))
+    what = {"missed": "missed", "rejected": "rejected", "failed": "no answer",
+            "aborted": "cancelled"}.get(rec.outcome, _duration(rec.seconds))
+    rows = [Row(_fit(f"{mark} {rec.name or _number(snap, rec.number)}"), inverse=True),
+            Row(_number(snap, rec.number)), Row(_fit(f"{when} {what}"))]
+    return [header, *_content(rows), Row("D:call B:next C:back")]
+
+
+def _call_rows(snap: Snapshot) -> list[Row]:
+    call = snap.state.call
+    assert call is not None
+    number = _number(snap, call.remote)
+    if call.name:
+        return [Row(_fit(call.name)), Row(_fit(number))]
+    return [Row(_fit(number))]
+
+
+def _ringing(snap: Snapshot) -> list[Row]:
+    rows = _call_rows(snap)
+    return [_header("Incoming call", _clock(snap)), *_content(rows), Row("Lift handset C:reject")]
+
+
+def _calling(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    call = s.call
+    assert call is not None
+    rows = _call_rows(snap)
+    if s.message:
+        rows.append(Row(s.message))
+    title = "Ringing…" if call.progress else "Calling…"
+    return [_header(title, _clock(snap)), *_content(rows), Row("C:cancel")]
+
+
+def _in_call(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    call = s.call
+    assert call is not None
+    rows = _call_rows(snap)
+    if call.state == "transferring":
+        rows.append(Row(_fit(f"Transfer to {_number(snap, call.transfer_target or '')}…")))
+    flags = [label for on, label in ((call.held, "On hold"), (call.held_by_remote, "Held by far end"),
+                                     (call.muted, "Muted")) if on]
+    if flags:
+        rows.append(Row(_fit(", ".join(flags))))
+    if s.message:
+        rows.append(Row(_fit(s.message)))
+    hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
+    return [_header("In call", _duration(snap.call_seconds())), *_content(rows), Row(hints)]
+
+
+def _transfer(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    call = s.call
+    assert call is not None
+    title = "Forward" if s.entry.startswith("+") or len(s.entry) > snap.settings.max_extension_digits \
+        else "Transfer"
+    rows = [Row(_tail(f"to {s.entry}")), Row(_fit(call.name or _number(snap, call.remote)))]
+    if s.message:
+        rows.append(Row(_fit(s.message)))
+    return [_header(title, _duration(snap.call_seconds())), *_content(rows),
+            Row("A/D:send C:cancel")]
+
+
+def _prompt(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    prompt = s.prompt
+    assert prompt is not None
+    rows = [Row(prompt.question), Row(_fit(prompt.detail))]
+    if s.message:
+        rows.append(Row(_fit(s.message)))
+    return [_header("Question", _clock(snap)), *_content(rows), Row("D:yes C:no")]
+
+
+def _menu(snap: Snapshot) -> list[Row]:
+    s = snap.state
+    if s.menu_page == "status":
+        rows = [Row(f"IP {s.address or ('none' if s.address is None else '?')}"), Row(_fit(f"SIP {s.registration}")),
+                Row(_fit(f"Odoo {s.odoo}, outbox {s.outbox}")),
+                Row(f"Version {snap.settings.version}")]
+        return [_header("Status", _clock(snap)), *_content(rows), Row("C:back")]
+    labels = {"dnd": f"Do not disturb: {'on' if s.dnd else 'off'}", "status": "Phone status"}
+    selected = s.selected % len(MENU_ITEMS)
+    rows = [Row(labels[item], inverse=i == selected) for i, item in enumerate(MENU_ITEMS)]
+    if s.message:
+        rows.append(Row(""))
+        rows.append(Row(s.message))
+    return [_header("Menu", _clock(snap)), *_content(rows), Row("D:select B:next C:back")]
+
+
+_SCREENS = {
+    IDLE: _idle, DIALING: _dialing, QUEUE: _queue, CONTACTS: _contacts, RECENT: _recent,
+    RINGING: _ringing, CALLING: _calling, IN_CALL: _in_call, TRANSFER: _transfer,
+    PROMPT: _prompt, MENU: _menu,
+}
+
+
+def layout(snap: Snapshot) -> list[Row]:
+    """The six rows of the screen for this snapshot."""
+    rows = _SCREENS[snap.state.mode](snap)
+    return [r if len(r.text) <= COLUMNS else Row(r.text[: COLUMNS - 1] + "…", r.inverse)
+            for r in rows]
+
+
+def lines(snap: Snapshot) -> list[str]:
+    """The screen as text, one string per row, trailing spaces removed."""
+    return [row.text.rstrip() for row in layout(snap)]
+
+
+def render(snap: Snapshot) -> Image.Image:
+    """The screen as the 128x64 1-bit image the OLED shows."""
+    return draw(layout(snap))
+
+
+def draw(rows: list[Row]) -> Image.Image:
+    font = default_font()
+    image = Image.new("1", (WIDTH, HEIGHT), 0)
+    for y, row in zip(ROW_Y, rows, strict=False):
+        if row.inverse:
+            image.paste(1, (0, y, WIDTH, y + font.height))
+            font.draw(image, 1, y, row.text, fill=0)
+        else:
+            font.draw(image, 1, y, row.text)
+    # A rule above the footer keeps the key hints apart from the content.
+    image.paste(1, (0, ROW_Y[-1] - 2, WIDTH, ROW_Y[-1] - 1))
+    return image
