@@ -380,6 +380,9 @@ def _place(step: Step, typed: str, *, name: str | None = None, activity_id: int 
            partner_id: int | None = None) -> None:
     """Dial what was typed (or chosen); on a number that cannot be dialled, say why and stay."""
     settings = step.settings
+    if any(c not in "+0123456789*#" for c in typed):
+        # A number as stored in Odoo ("0470 12 34 56"), not as typed on the keypad.
+        typed = numbers.normalize(typed, settings.region) or typed
     try:
         target = numbers.dial_target(typed, settings.region, settings.max_extension_digits)
     except numbers.NumberError as exc:
@@ -719,6 +722,8 @@ def prompt_hook(step: Step, event: Event) -> None:
 def incoming(step: Step, event: Event) -> None:
     assert isinstance(event, IncomingCall)
     s = step.s
+    if s.call is not None and s.call.id == event.call_id:
+        return  # a retransmitted INVITE of the call we already have
     name, partner_id = _name_for(s, event.remote, step.settings.region)
     call = _new_call(step, event.call_id, "in", event.remote, "ringing",
                      name=name or event.display_name or None, partner_id=partner_id)
@@ -1021,10 +1026,6 @@ def ignore_lift(step: Step, event: Event) -> None:
     step.set(off_hook=True)
 
 
-def ignore_replace(step: Step, event: Event) -> None:
-    step.set(off_hook=False)
-
-
 # --------------------------------------------------------------------------- the table
 
 BROWSE = (IDLE, DIALING, QUEUE, CONTACTS, RECENT, MENU, PROMPT)
@@ -1093,10 +1094,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                "digit; C: delete/cancel; A/D: transfer"),
     Transition((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall,
                (CALLING, IN_CALL, TRANSFER, RINGING), second_call, "INVITE", "486, missed"),
-    Transition((IDLE, RINGING, CALLING, IN_CALL, TRANSFER), HookLifted,
-               (IDLE, RINGING, CALLING, IN_CALL, TRANSFER), ignore_lift, "lift", "bounce"),
-    Transition((IDLE, RINGING), HookReplaced, (IDLE, RINGING), ignore_replace, "replace",
-               "bounce"),
+    Transition((IN_CALL, TRANSFER), HookLifted, (IN_CALL, TRANSFER), ignore_lift, "lift",
+               "handset taken up during a call"),
     Transition(ANY, RegistrationChanged, ANY, registration, "registration"),
     Transition(ANY, OdooStatusChanged, ANY, odoo_status, "odoo"),
     Transition(ANY, OutboxChanged, ANY, outbox, "outbox"),
@@ -1155,6 +1154,10 @@ class Phone:
             if event.name == "message":
                 self.state = replace(state, message="")
                 return self.state, []
+        if isinstance(event, (HookLifted, HookReplaced)) and \
+                state.off_hook == isinstance(event, HookLifted):
+            log.debug("hook bounce ignored: %s", type(event).__name__)
+            return state, []
         row = _TABLE.get((state.mode, type(event)))
         if row is None:
             log.info("ignored %s in %s", type(event).__name__, state.mode)
