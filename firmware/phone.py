@@ -858,8 +858,7 @@ def in_call_key(step: Step, event: Event) -> None:
         return
     if event.long and event.key == "*":
         step.do(SetMute(call.id, not call.muted))
-        step.call(muted=not call.muted)
-        step.say("Muted" if not call.muted else "Microphone on")
+        step.call(muted=not call.muted)  # the screen shows "Muted" while it lasts
     elif event.long and event.key == "#":
         step.do(SetHold(call.id, not call.held))
         step.say("Holding..." if not call.held else "Resuming...")

@@ -11,6 +11,7 @@ and a footer with the keys that do something now.
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass
 
@@ -66,6 +67,11 @@ def _tail(text: str, width: int = COLUMNS) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
+def _wrap(text: str) -> list[Row]:
+    """A message over as many rows as it needs (the content area cuts it at four)."""
+    return [Row(line) for line in textwrap.wrap(text, COLUMNS)] if text else []
+
+
 def _header(left: str, right: str) -> Row:
     room = COLUMNS - len(right) - (1 if right else 0)
     return Row(_fit(left, room).ljust(room) + (" " + right if right else ""), inverse=True)
@@ -98,18 +104,18 @@ def _status(snap: Snapshot) -> str:
     return "No service"
 
 
-def _odoo_line(snap: Snapshot) -> str | None:
+def _odoo_rows(snap: Snapshot) -> list[Row]:
     s = snap.state
-    pending = f" ({s.outbox} to send)" if s.outbox else ""
+    rows = []
     if s.odoo == "offline":
-        return "Odoo offline" + pending
-    if s.odoo == "denied":
-        return "Odoo: key refused"
-    if s.odoo == "connecting":
-        return "Odoo: connecting" + pending
+        rows.append(Row("Odoo offline"))
+    elif s.odoo == "denied":
+        rows.append(Row("Odoo: key refused"))
+    elif s.odoo == "connecting":
+        rows.append(Row("Odoo: connecting"))
     if s.outbox:
-        return f"Odoo: {s.outbox} to send"
-    return None
+        rows.append(Row(f"{s.outbox} to send to Odoo"))
+    return rows
 
 
 def _content(rows: list[Row]) -> list[Row]:
@@ -123,15 +129,12 @@ def _content(rows: list[Row]) -> list[Row]:
 def _idle(snap: Snapshot) -> list[Row]:
     s = snap.state
     rows = [Row(time.strftime("%a %d %b %Y", time.localtime(snap.wall)))]
-    if s.message:
-        rows.append(Row(s.message))
+    rows += _wrap(s.message)
     if s.registration in ("failed", "off") and s.registration_reason:
-        rows.append(Row(s.registration_reason))
-    odoo = _odoo_line(snap)
-    if odoo:
-        rows.append(Row(odoo))
+        rows += _wrap(s.registration_reason)
+    rows += _odoo_rows(snap)
     for part, problem in s.problems:
-        rows.append(Row(f"{part}: {problem}"))
+        rows += _wrap(f"{part}: {problem}")
     if s.queue:
         count = len(s.queue)
         rows.append(Row(f"{count} call{'s' if count != 1 else ''} to make"))
@@ -151,8 +154,7 @@ def _dialing(snap: Snapshot) -> list[Row]:
         first = found[0]
         more = f" +{len(found) - 1}" if len(found) > 1 else ""
         rows.append(Row(_fit(first.contact.name, COLUMNS - len(more)) + more))
-    if s.message:
-        rows.append(Row(s.message))
+    rows += _wrap(s.message)
     title = "Dial" if s.off_hook else "Pre-dial"
     hints = "D:call C:del" + (" B:find" if found else "")
     return [_header(title, _clock(snap)), *_content(rows), Row(hints)]
@@ -167,9 +169,7 @@ def _queue(snap: Snapshot) -> list[Row]:
     entries = s.queue
     header = _header("Call queue", _position(s.selected, len(entries)))
     if not entries:
-        rows = [Row("No calls to make"), Row("today")]
-        if s.message:
-            rows.append(Row(s.message))
+        rows = [Row("No calls to make"), Row("today"), *_wrap(s.message)]
         return [header, *_content(rows), Row("C:back")]
     entry = entries[min(s.selected, len(entries) - 1)]
     when = "overdue" if entry.overdue else "today"
@@ -229,9 +229,7 @@ def _calling(snap: Snapshot) -> list[Row]:
     s = snap.state
     call = s.call
     assert call is not None
-    rows = _call_rows(snap)
-    if s.message:
-        rows.append(Row(s.message))
+    rows = _call_rows(snap) + _wrap(s.message)
     title = "Ringing…" if call.progress else "Calling…"
     return [_header(title, _clock(snap)), *_content(rows), Row("C:cancel")]
 
@@ -247,8 +245,7 @@ def _in_call(snap: Snapshot) -> list[Row]:
                                      (call.muted, "Muted")) if on]
     if flags:
         rows.append(Row(_fit(", ".join(flags))))
-    if s.message:
-        rows.append(Row(_fit(s.message)))
+    rows += _wrap(s.message)
     hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
     return [_header("In call", _duration(snap.call_seconds())), *_content(rows), Row(hints)]
 
@@ -259,9 +256,8 @@ def _transfer(snap: Snapshot) -> list[Row]:
     assert call is not None
     title = "Forward" if s.entry.startswith("+") or len(s.entry) > snap.settings.max_extension_digits \
         else "Transfer"
-    rows = [Row(_tail(f"to {s.entry}")), Row(_fit(call.name or _number(snap, call.remote)))]
-    if s.message:
-        rows.append(Row(_fit(s.message)))
+    rows = [Row(_tail(f"to {s.entry}")), Row(_fit(call.name or _number(snap, call.remote))),
+            *_wrap(s.message)]
     return [_header(title, _duration(snap.call_seconds())), *_content(rows),
             Row("A/D:send C:cancel")]
 
@@ -270,9 +266,7 @@ def _prompt(snap: Snapshot) -> list[Row]:
     s = snap.state
     prompt = s.prompt
     assert prompt is not None
-    rows = [Row(prompt.question), Row(_fit(prompt.detail))]
-    if s.message:
-        rows.append(Row(_fit(s.message)))
+    rows = [Row(prompt.question), Row(_fit(prompt.detail)), *_wrap(s.message)]
     return [_header("Question", _clock(snap)), *_content(rows), Row("D:yes C:no")]
 
 
@@ -286,10 +280,8 @@ def _menu(snap: Snapshot) -> list[Row]:
     labels = {"dnd": f"Do not disturb: {'on' if s.dnd else 'off'}", "status": "Phone status"}
     selected = s.selected % len(MENU_ITEMS)
     rows = [Row(labels[item], inverse=i == selected) for i, item in enumerate(MENU_ITEMS)]
-    if s.message:
-        rows.append(Row(""))
-        rows.append(Row(s.message))
-    return [_header("Menu", _clock(snap)), *_content(rows), Row("D:select B:next C:back")]
+    rows += _wrap(s.message)
+    return [_header("Menu", _clock(snap)), *_content(rows), Row("D:ok B:next C:back")]
 
 
 _SCREENS = {

@@ -1,0 +1,171 @@
+"""The config schema: every problem at once, did-you-mean, secrets in files, masking."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmware import config
+from firmware.config import ConfigError
+
+GOOD = """
+[sip]
+server = "pbx.example.com"
+username = "101"
+password = "s3cret-sip"
+
+[phone]
+region = "be"
+
+[odoo]
+url = "https://odoo.example.com/"
+database = "prod"
+login = "alice@example.com"
+api_key = "k3y-odoo"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        config.load(write(tmp_path, text))
+    return info.value.problems
+
+
+def test_a_good_config_loads_with_defaults(tmp_path):
+    cfg = config.load(write(tmp_path, GOOD))
+    assert cfg.sip.port == 5060 and cfg.sip.transport == "udp"
+    assert cfg.sip.realm_domain == "pbx.example.com"
+    assert cfg.phone.region == "BE"
+    assert cfg.odoo is not None and cfg.odoo.url == "https://odoo.example.com"
+    assert cfg.odoo.api_key.reveal() == "k3y-odoo"
+    assert cfg.control is None
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    found = problems(tmp_path, """
+[sip]
+server = "pbx"
+pasword = "x"
+port = "5060"
+transport = "sctp"
+
+[phone]
+region = "Belgium"
+interdigit_seconds = 0
+
+[control]
+listen = "0.0.0.0:8089"
+
+[odoo]
+url = "odoo.example.com"
+
+[audio]
+backend = "wav"
+
+[hardwre]
+""")
+    assert "sip.username: required" in found
+    assert "sip.password: required (or password_file)" in found
+    assert "sip.pasword: unknown key (did you mean 'password'?)" in found
+    assert "sip.port: must be an integer, not str" in found
+    assert any(p.startswith("sip.transport: must be one of 'udp', 'tcp', 'tls'") for p in found)
+    assert any(p.startswith("phone.region: 'Belgium' is not an ISO country code") for p in found)
+    assert "phone.interdigit_seconds: must be between 1 and 30" in found
+    assert any(p.startswith("control.token: required when control.listen") for p in found)
+    assert "odoo.url: must start with http:// or https://" in found
+    assert "odoo.database: required" in found
+    assert "audio.mic: required when audio.backend is 'wav'" in found
+    assert "hardwre: unknown section (did you mean 'hardware'?)" in found
+    assert len(found) >= 13
+
+
+def test_missing_sip_section_names_each_required_key(tmp_path):
+    found = problems(tmp_path, "[phone]\nregion = 'BE'\n")
+    assert found[:2] == ["sip.server: required", "sip.username: required"]
+
+
+def test_toml_syntax_error_and_missing_file(tmp_path):
+    found = problems(tmp_path, "[sip\nserver=1")
+    assert len(found) == 1 and found[0].startswith("config: ")
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_secret_from_a_private_file(tmp_path):
+    secret = tmp_path / "sip_password"
+    secret.write_text("from-file\n")
+    secret.chmod(0o600)
+    text = GOOD.replace('password = "s3cret-sip"', 'password_file = "sip_password"')
+    cfg = config.load(write(tmp_path, text))
+    assert cfg.sip.password.reveal() == "from-file"
+
+
+def test_secret_file_readable_by_others_is_refused(tmp_path):
+    secret = tmp_path / "sip_password"
+    secret.write_text("x")
+    secret.chmod(0o644)
+    text = GOOD.replace('password = "s3cret-sip"', 'password_file = "sip_password"')
+    found = problems(tmp_path, text)
+    assert found == [f"sip.password_file: {secret} is readable by group or others: "
+                     f"chmod 600 {secret}"]
+
+
+def test_secret_given_twice_is_refused(tmp_path):
+    text = GOOD.replace('password = "s3cret-sip"',
+                        'password = "a"\npassword_file = "/nonexistent"')
+    found = problems(tmp_path, text)
+    assert "sip.password: give password or password_file, not both" in found
+
+
+def test_secrets_never_print(tmp_path):
+    cfg = config.load(write(tmp_path, GOOD + '\n[control]\nlisten = "127.0.0.1:9000"\n'
+                                             'token = "t0ken-ctl"\n'))
+    rendered = config.render(cfg)
+    for secret in ("s3cret-sip", "k3y-odoo", "t0ken-ctl"):
+        assert secret not in rendered
+        assert secret not in repr(cfg)
+    assert 'password = "********"' in rendered
+    assert 'listen = "127.0.0.1:9000"' in rendered
+
+
+def test_rendered_config_is_valid_toml_that_loads_back(tmp_path):
+    import tomllib
+
+    cfg = config.load(write(tmp_path, GOOD))
+    doc = tomllib.loads(config.render(cfg))
+    assert doc["sip"]["server"] == "pbx.example.com"
+    assert doc["hardware"]["display_address"] == 0x3C
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "firmware", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def test_check_config_lists_all_problems_and_exits_78(tmp_path):
+    path = write(tmp_path, "[sip]\nserver = ''\nusername = 7\n[phone]\nregoin = 'BE'\n")
+    done = run_cli("check-config", "--config", str(path))
+    assert done.returncode == 78
+    assert "Traceback" not in done.stderr
+    for line in ("sip.server: must not be empty", "sip.username: must be a string, not int",
+                 "sip.password: required (or password_file)",
+                 "phone.regoin: unknown key (did you mean 'region'?)"):
+        assert line in done.stderr
+
+
+def test_check_config_prints_the_effective_config_masked(tmp_path):
+    done = run_cli("check-config", "--config", str(write(tmp_path, GOOD)))
+    assert done.returncode == 0, done.stderr
+    assert 'server = "pbx.example.com"' in done.stdout
+    assert "s3cret-sip" not in done.stdout + done.stderr
+    assert "k3y-odoo" not in done.stdout + done.stderr

@@ -1,0 +1,85 @@
+"""Golden images of every screen (docs/screens/*.png) and the text the same layout gives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+from firmware.ui import screens
+from tests.phonekit import utc
+from tests.screenshots import SCENARIOS
+
+GOLDEN = Path(__file__).resolve().parents[2] / "docs" / "screens"
+
+
+@pytest.fixture(autouse=True)
+def _utc():
+    utc()
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_screen_matches_its_golden_image(name):
+    snap = SCENARIOS[name]().phone.snapshot()
+    image = screens.render(snap)
+    path = GOLDEN / f"{name}.png"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+    assert path.exists(), f"no golden image: run UPDATE_GOLDEN=1 pytest {__file__}"
+    golden = Image.open(path).convert("1")
+    assert image.size == (128, 64)
+    diff = ImageChops.difference(image.convert("L"), golden.convert("L")).getbbox()
+    assert diff is None, f"{name} differs from {path} in {diff}"
+
+
+def text(name: str) -> list[str]:
+    return screens.lines(SCENARIOS[name]().phone.snapshot())
+
+
+def test_every_screen_has_six_rows_that_fit():
+    for name in SCENARIOS:
+        rows = text(name)
+        assert len(rows) == 6, name
+        assert all(len(r) <= screens.COLUMNS for r in rows), (name, rows)
+
+
+def test_idle_shows_registration_time_and_the_day_s_calls():
+    rows = text("idle")
+    assert rows[0] == "101 Alice Mart… 12:00"
+    assert rows[1] == "Sat 28 Nov 2026"
+    assert "3 calls to make" in rows
+
+
+def test_idle_tells_what_is_wrong():
+    rows = text("idle_no_service")
+    assert rows[0].startswith("No service")
+    assert "Wrong password (401)" in rows
+    assert "Odoo offline" in rows and "2 to send to Odoo" in rows
+    assert text("idle_registering")[0].startswith("Registering")
+
+
+def test_ringing_shows_the_caller():
+    assert text("ringing")[1:3] == ["Zoë Dupont", "0470 12 34 56"]
+    assert text("ringing_unknown")[1] == "+44 20 7946 0000"
+
+
+def test_in_call_shows_duration_and_transfer_target():
+    assert text("in_call")[0].endswith("01:23")
+    assert "to 102" in text("transfer")
+    assert text("forward")[0].startswith("Forward")
+    assert text("transfer_failed")[3:5] == ["Transfer failed:", "Number not found"]
+
+
+def test_queue_entry_shows_name_number_summary():
+    rows = text("queue")
+    assert rows[0].endswith("1/3")
+    assert rows[1:4] == ["Brasserie De Koning", "02 222 22 22", "Renewal"]
+    assert rows[4].startswith("overdue")
+
+
+def test_prompt_and_contacts():
+    assert text("done_prompt")[1:3] == ["Mark call done?", "Zoë Dupont"]
+    assert text("contacts")[1] == "Marc Zöller" or text("contacts")[1] == "Zoë Dupont"
