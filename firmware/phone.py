@@ -1027,6 +1027,7 @@ def ignore_lift(step: Step, event: Event) -> None:
 
 # --------------------------------------------------------------------------- the table
 
+SAME = "="  # in `targets`: the mode the event arrived in
 BROWSE = (IDLE, DIALING, QUEUE, CONTACTS, RECENT, MENU, PROMPT)
 ANY = MODES
 
@@ -1044,15 +1045,15 @@ TRANSITIONS: tuple[Transition, ...] = (
                "inter-digit: call; off hook too long; pre-dial expires"),
     Transition((QUEUE,), KeyPressed, (QUEUE, CALLING, PROMPT, IDLE, DIALING), queue_key, "key",
                "B/*: move; D: call; #: remove?; C: leave"),
-    Transition((QUEUE,), HookLifted, (CALLING, DIALING, QUEUE), queue_lift, "lift",
+    Transition((QUEUE,), HookLifted, (CALLING, DIALING, SAME), queue_lift, "lift",
                "calls the selected entry"),
     Transition((CONTACTS,), KeyPressed, (CONTACTS, CALLING, DIALING), contacts_key, "key",
                "B/*: move; D: call; C: back"),
-    Transition((CONTACTS,), HookLifted, (CALLING, DIALING, CONTACTS), contacts_lift, "lift",
+    Transition((CONTACTS,), HookLifted, (CALLING, DIALING, SAME), contacts_lift, "lift",
                "calls the selected contact"),
     Transition((RECENT,), KeyPressed, (RECENT, CALLING, IDLE, DIALING), recent_key, "key",
                "B/*: move; D: call back; C: leave"),
-    Transition((RECENT,), HookLifted, (CALLING, DIALING, RECENT), recent_lift, "lift",
+    Transition((RECENT,), HookLifted, (CALLING, DIALING, SAME), recent_lift, "lift",
                "calls the selected entry"),
     Transition((MENU,), KeyPressed, (MENU, IDLE, DIALING), menu_key, "key",
                "B/*: move; D: toggle/open; C: leave"),
@@ -1063,7 +1064,7 @@ TRANSITIONS: tuple[Transition, ...] = (
                "no answer: keep"),
     Transition((PROMPT,), HookLifted, (PROMPT,), prompt_hook, "lift"),
     Transition((PROMPT,), HookReplaced, (PROMPT,), prompt_hook, "replace"),
-    Transition(BROWSE, IncomingCall, (RINGING, *BROWSE), incoming, "INVITE",
+    Transition(BROWSE, IncomingCall, (RINGING, SAME), incoming, "INVITE",
                "rings; off hook or DND: 486/480 and missed"),
     Transition((RINGING,), HookLifted, (IN_CALL,), ringing_lift, "lift", "answer"),
     Transition((RINGING,), KeyPressed, (RINGING, IDLE), ringing_key, "key", "C: reject"),
@@ -1081,37 +1082,36 @@ TRANSITIONS: tuple[Transition, ...] = (
                "hang up"),
     Transition((IN_CALL,), KeyPressed, (IN_CALL, TRANSFER, IDLE, PROMPT), in_call_key, "key",
                "digit: DTMF; A: transfer; long */#: mute/hold"),
-    Transition((IN_CALL, TRANSFER), CallEnded, (IDLE, DIALING, PROMPT, IN_CALL, TRANSFER),
+    Transition((IN_CALL, TRANSFER), CallEnded, (IDLE, DIALING, PROMPT, SAME),
                in_call_ended, "BYE"),
-    Transition((IN_CALL, TRANSFER), HoldChanged, (IN_CALL, TRANSFER), hold_changed, "hold"),
-    Transition((IN_CALL, TRANSFER), DtmfReceived, (IN_CALL, TRANSFER), dtmf_in, "DTMF"),
+    Transition((IN_CALL, TRANSFER), HoldChanged, (SAME,), hold_changed, "hold"),
+    Transition((IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, "DTMF"),
     Transition((IN_CALL,), TransferSucceeded, (IDLE, DIALING, PROMPT, IN_CALL), transfer_done,
                "NOTIFY 200"),
     Transition((IN_CALL, TRANSFER), TransferFailed, (IN_CALL,), transfer_failed,
                "REFER failed", "back to the call, reason on screen"),
     Transition((TRANSFER,), KeyPressed, (TRANSFER, IN_CALL), transfer_key, "key",
                "digit; C: delete/cancel; A/D: transfer"),
-    Transition((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall,
-               (CALLING, IN_CALL, TRANSFER, RINGING), second_call, "INVITE", "486, missed"),
-    Transition((IN_CALL, TRANSFER), HookLifted, (IN_CALL, TRANSFER), ignore_lift, "lift",
+    Transition((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall, (SAME,), second_call, "INVITE", "486, missed"),
+    Transition((IN_CALL, TRANSFER), HookLifted, (SAME,), ignore_lift, "lift",
                "handset taken up during a call"),
-    Transition(ANY, RegistrationChanged, ANY, registration, "registration"),
-    Transition(ANY, OdooStatusChanged, ANY, odoo_status, "odoo"),
-    Transition(ANY, OutboxChanged, ANY, outbox, "outbox"),
-    Transition(ANY, NetworkChanged, ANY, network, "network"),
-    Transition(ANY, QueueUpdated, ANY, queue_updated, "queue"),
-    Transition(ANY, ContactsUpdated, (*ANY,), contacts_updated, "contacts"),
-    Transition(ANY, CallerIdentified, ANY, caller_identified, "caller name"),
-    Transition(ANY, AdapterFailed, ANY, adapter_failed, "problem"),
-    Transition(ANY, Tick, ANY, nothing, "tick"),
-    Transition(ANY, TimerFired, ANY, nothing, "timer", "a timer of another mode"),
-    Transition(ANY, CallEnded, ANY, late_call_event, "late"),
-    Transition(ANY, CallAnswered, ANY, late_call_event, "late"),
-    Transition(ANY, CallProgress, ANY, late_call_event, "late"),
-    Transition(ANY, TransferSucceeded, ANY, late_call_event, "late"),
-    Transition(ANY, TransferFailed, ANY, late_call_event, "late"),
-    Transition(ANY, HoldChanged, ANY, late_call_event, "late"),
-    Transition(ANY, DtmfReceived, ANY, late_call_event, "late"),
+    Transition(ANY, RegistrationChanged, (SAME,), registration, "registration"),
+    Transition(ANY, OdooStatusChanged, (SAME,), odoo_status, "odoo"),
+    Transition(ANY, OutboxChanged, (SAME,), outbox, "outbox"),
+    Transition(ANY, NetworkChanged, (SAME,), network, "network"),
+    Transition(ANY, QueueUpdated, (SAME,), queue_updated, "queue"),
+    Transition(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, "contacts"),
+    Transition(ANY, CallerIdentified, (SAME,), caller_identified, "caller name"),
+    Transition(ANY, AdapterFailed, (SAME,), adapter_failed, "problem"),
+    Transition(ANY, Tick, (SAME,), nothing, "tick"),
+    Transition(ANY, TimerFired, (SAME,), nothing, "timer", "a timer of another mode"),
+    Transition(ANY, CallEnded, (SAME,), late_call_event, "late"),
+    Transition(ANY, CallAnswered, (SAME,), late_call_event, "late"),
+    Transition(ANY, CallProgress, (SAME,), late_call_event, "late"),
+    Transition(ANY, TransferSucceeded, (SAME,), late_call_event, "late"),
+    Transition(ANY, TransferFailed, (SAME,), late_call_event, "late"),
+    Transition(ANY, HoldChanged, (SAME,), late_call_event, "late"),
+    Transition(ANY, DtmfReceived, (SAME,), late_call_event, "late"),
 )
 
 
@@ -1171,7 +1171,8 @@ class Phone:
             if self.strict:
                 raise
             return self.state, []
-        if step.s.mode not in row.targets:
+        stays = SAME in row.targets and step.s.mode == state.mode
+        if step.s.mode not in row.targets and not stays:
             message = (f"{row.handler.__name__}: {state.mode} -> {step.s.mode} on "
                        f"{type(event).__name__} is not in the table")
             if self.strict:
