@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from firmware import __version__, app, config
-from firmware.daemon import Daemon
+from firmware.daemon import Daemon, ScreenSink
 
 DESCRIPTION = """\
 Firmware of a Raspberry Pi SIP desk phone for offices that run Odoo.
@@ -89,7 +89,7 @@ def _logging(level: str, interactive_config: config.Config | None) -> None:
 
 def _serve(cfg: config.Config, interactive: bool) -> int:
     log = logging.getLogger("deskphone")
-    screens = []
+    screens: list[ScreenSink] = []
     extra = None
     if interactive:
         from firmware.hw.sim import TerminalKeys, TerminalScreen

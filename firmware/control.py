@@ -143,7 +143,8 @@ class ControlServer:
             self._server = None
 
     def published(self) -> Published:
-        return self._published()  # type: ignore[no-any-return]
+        published: Published = self._published()
+        return published
 
 
 def _make_handler(server: ControlServer, post: Post) -> type[BaseHTTPRequestHandler]:

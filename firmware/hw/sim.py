@@ -19,7 +19,7 @@ import termios
 import threading
 import tty
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from PIL import Image
 
@@ -104,7 +104,7 @@ class TerminalKeys:
         self._published = published
         self._quit = quit
         self._stream = stream or sys.stdin
-        self._saved: list[object] | None = None
+        self._saved: list[Any] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -241,7 +241,8 @@ def _in_call(snap: Snapshot) -> list[Row]:
     rows = _call_rows(snap)
     if call.state == "transferring":
         rows.append(Row(_fit(f"Transfer to {_number(snap, call.transfer_target or '')}…")))
-    flags = [label for on, label in ((call.held, "On hold"), (call.held_by_remote, "Held by far end"),
+    flags = [label for on, label in ((call.held, "On hold"),
+                                     (call.held_by_remote, "Held by far end"),
                                      (call.muted, "Muted")) if on]
     if flags:
         rows.append(Row(_fit(", ".join(flags))))
@@ -254,8 +255,8 @@ def _transfer(snap: Snapshot) -> list[Row]:
     s = snap.state
     call = s.call
     assert call is not None
-    title = "Forward" if s.entry.startswith("+") or len(s.entry) > snap.settings.max_extension_digits \
-        else "Transfer"
+    outside = s.entry.startswith("+") or len(s.entry) > snap.settings.max_extension_digits
+    title = "Forward" if outside else "Transfer"
     rows = [Row(_tail(f"to {s.entry}")), Row(_fit(call.name or _number(snap, call.remote))),
             *_wrap(s.message)]
     return [_header(title, _duration(snap.call_seconds())), *_content(rows),
@@ -273,7 +274,8 @@ def _prompt(snap: Snapshot) -> list[Row]:
 def _menu(snap: Snapshot) -> list[Row]:
     s = snap.state
     if s.menu_page == "status":
-        rows = [Row(f"IP {s.address or ('none' if s.address is None else '?')}"), Row(_fit(f"SIP {s.registration}")),
+        address = s.address or ("none" if s.address is None else "?")
+        rows = [Row(f"IP {address}"), Row(_fit(f"SIP {s.registration}")),
                 Row(_fit(f"Odoo {s.odoo}, outbox {s.outbox}")),
                 Row(f"Version {snap.settings.version}")]
         return [_header("Status", _clock(snap)), *_content(rows), Row("C:back")]

@@ -32,7 +32,7 @@ def state(base: str) -> dict:
 
 
 def test_state_follows_keys_and_hook(phone):
-    daemon, base = phone
+    _daemon, base = phone
     doc = state(base)
     assert doc["phone"] == "idle" and doc["call"] is None and doc["entry"] == ""
     assert doc["registration"] == "failed"  # this build has no SIP adapter yet
@@ -59,7 +59,7 @@ def test_queue_entries_and_selection_in_state(phone):
 
 
 def test_long_presses_by_api(phone):
-    daemon, base = phone
+    _daemon, base = phone
     http("POST", f"{base}/keys", {"keys": "B", "long": True})
     wait_for(lambda: state(base)["phone"] == "recent", what="recent")
 
@@ -91,7 +91,7 @@ def test_screen_png_is_the_current_frame(phone):
 ])
 def test_bad_requests_get_a_reason_and_change_nothing(phone, method, path, body, status,
                                                        reason):
-    daemon, base = phone
+    _daemon, base = phone
     before = state(base)
     got, reply = http(method, f"{base}{path}", body)
     assert got == status
@@ -100,7 +100,7 @@ def test_bad_requests_get_a_reason_and_change_nothing(phone, method, path, body,
 
 
 def test_malformed_json_and_oversized_bodies(phone):
-    daemon, base = phone
+    _daemon, base = phone
     status, reply = http("POST", f"{base}/keys", raw=b"{not json")
     assert status == 400 and "not JSON" in reply["error"]
     status, reply = http("POST", f"{base}/keys", raw=b"\xff\xfe")

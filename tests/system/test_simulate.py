@@ -55,7 +55,7 @@ def screen(base: str) -> list[str]:
 
 
 def test_screen_text_follows_the_keys(simulator):
-    proc, base, _ = simulator
+    _proc, base, _ = simulator
     rows = screen(base)
     assert rows[0].startswith("No service")  # no SIP in this build yet: the screen says so
     assert http("POST", f"{base}/keys", {"keys": "0470"})[0] == 202
