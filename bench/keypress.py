@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from luma.core.device import dummy  # noqa: E402
-from luma.core.render import canvas  # noqa: E402
-from PIL import ImageFont  # noqa: E402
+from luma.core.device import dummy
+from luma.core.render import canvas
+from PIL import ImageFont
 
-from firmware.events import KeyPressed  # noqa: E402
-from firmware.ui import screens  # noqa: E402
-from tests.phonekit import Driver  # noqa: E402
-from tests.screenshots import CONTACTS  # noqa: E402
+from firmware.events import KeyPressed
+from firmware.ui import screens
+from tests.phonekit import Driver
+from tests.screenshots import CONTACTS
 
 
 def ours(presses: int) -> list[float]:
