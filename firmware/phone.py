@@ -452,9 +452,14 @@ def queue_order(entries: Iterable[QueueEntry]) -> tuple[QueueEntry, ...]:
     return tuple(sorted(entries, key=lambda e: (not e.overdue, e.due, e.id)))
 
 
-def _move(step: Step, count: int, delta: int) -> None:
+def _moved(step: Step, event: KeyPressed, count: int) -> bool:
+    """In a list, B moves to the next entry and * to the previous one (both wrap)."""
+    delta = {"B": 1, "*": -1}.get(event.key)
+    if delta is None:
+        return False
     if count:
         step.set(selected=(step.s.selected + delta) % count)
+    return True
 
 
 # --------------------------------------------------------------------------- handlers: idle
@@ -562,11 +567,9 @@ def dialing_timer(step: Step, event: Event) -> None:
 def queue_key(step: Step, event: Event) -> None:
     assert isinstance(event, KeyPressed)
     entries = step.s.queue
-    if event.key == "B":
-        _move(step, len(entries), 1)
-    elif event.key == "*":
-        _move(step, len(entries), -1)
-    elif event.key == "D" and entries:
+    if _moved(step, event, len(entries)):
+        return
+    if event.key == "D" and entries:
         entry = entries[min(step.s.selected, len(entries) - 1)]
         _place(step, entry.number, name=entry.name, activity_id=entry.id,
                partner_id=entry.partner_id)
@@ -596,11 +599,9 @@ def queue_lift(step: Step, event: Event) -> None:
 def contacts_key(step: Step, event: Event) -> None:
     assert isinstance(event, KeyPressed)
     found = matches(step.s)
-    if event.key == "B":
-        _move(step, len(found), 1)
-    elif event.key == "*":
-        _move(step, len(found), -1)
-    elif event.key == "D" and found:
+    if _moved(step, event, len(found)):
+        return
+    if event.key == "D" and found:
         row = found[min(step.s.selected, len(found) - 1)]
         _place(step, row.number, name=row.contact.name, partner_id=row.contact.partner_id)
     elif event.key == "C":
@@ -625,11 +626,9 @@ def _open_recent(step: Step) -> None:
 def recent_key(step: Step, event: Event) -> None:
     assert isinstance(event, KeyPressed)
     rows = step.s.recent
-    if event.key == "B":
-        _move(step, len(rows), 1)
-    elif event.key == "*":
-        _move(step, len(rows), -1)
-    elif event.key == "D" and rows:
+    if _moved(step, event, len(rows)):
+        return
+    if event.key == "D" and rows:
         row = rows[min(step.s.selected, len(rows) - 1)]
         _place(step, row.number, name=row.name, partner_id=row.partner_id)
     elif event.key == "C":
@@ -652,11 +651,9 @@ def menu_key(step: Step, event: Event) -> None:
         if event.key in "CD":
             step.set(menu_page="")
         return
-    if event.key == "B":
-        _move(step, len(MENU_ITEMS), 1)
-    elif event.key == "*":
-        _move(step, len(MENU_ITEMS), -1)
-    elif event.key == "D":
+    if _moved(step, event, len(MENU_ITEMS)):
+        return
+    if event.key == "D":
         item = MENU_ITEMS[step.s.selected % len(MENU_ITEMS)]
         if item == "dnd":
             step.set(dnd=not step.s.dnd)
