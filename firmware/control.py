@@ -128,8 +128,9 @@ class ControlServer:
                           f"{exc.strerror}") from exc
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="control",
-                                        daemon=True)
+        # A short poll interval only makes stop() quick; requests are served at once anyway.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
+                                        name="control", daemon=True)
         self._thread.start()
         log.info("control API on http://%s:%d/state", self.config.host, self.port)
 
