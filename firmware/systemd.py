@@ -26,10 +26,6 @@ class Notifier:
             self.watchdog_seconds = int(usec) / 1_000_000
         self._sock: socket.socket | None = None
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.address)
-
     def send(self, *fields: str) -> None:
         if not self.address:
             return

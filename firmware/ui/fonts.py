@@ -54,9 +54,6 @@ class BitmapFont:
             x += glyph.width
         return x
 
-    def supports(self, char: str) -> bool:
-        return ord(char) in self.glyphs
-
 
 def parse_bdf(text: str) -> BitmapFont:
     """Read a BDF font (only what a fixed-cell font needs: FONTBOUNDINGBOX, BBX, BITMAP)."""
