@@ -32,12 +32,40 @@ def settings_from(config: Config) -> Settings:
         offhook_seconds=p.offhook_seconds, ring_timeout_seconds=p.ring_timeout_seconds,
         prompt_seconds=p.prompt_seconds, message_seconds=p.message_seconds,
         reject_code=p.reject_code, version=__version__,
+        screensaver_seconds=config.hardware.screensaver_seconds,
     )
+
+
+def hardware(config: Config) -> tuple[list[Adapter], list[ScreenSink]]:
+    """The Pi's own parts for `deskphone run`: GPIO, keypad, hook, lamps and the display."""
+    from firmware.hw.display import Display, open_device
+    from firmware.hw.hook import Hook
+    from firmware.hw.keypad import Keypad
+    from firmware.hw.lamps import Lamps
+    from firmware.hw.pins import Gpio
+
+    hw = config.hardware
+    gpio = Gpio(hw.pin_factory)
+    adapters: list[Adapter] = [
+        gpio,
+        Keypad(gpio.get, hw.keypad_rows, hw.keypad_cols, layout=hw.keypad_layout,
+               drive=hw.keypad_drive, long_press_seconds=hw.long_press_seconds),
+        Hook(gpio.get, hw.hook_pin, active=hw.hook_active, pull=hw.hook_pull),
+    ]
+    if hw.ringer_pin is not None or hw.led_pin is not None:
+        adapters.append(Lamps(gpio.get, hw.ringer_pin, hw.led_pin))
+    screens: list[ScreenSink] = []
+    if hw.display != "none":
+        display = Display(lambda: open_device(hw), hw.display_contrast)
+        adapters.append(display)
+        screens.append(display)
+    return adapters, screens
 
 
 def build(
     config: Config,
     *,
+    with_hardware: bool = False,
     extra_adapters: Callable[[Daemon], list[Adapter]] | None = None,
     screens: list[ScreenSink] | None = None,
     notifier: Notifier | None = None,
@@ -53,7 +81,12 @@ def build(
         adapters.append(NoOdoo("off"))
     else:
         adapters.append(NoOdoo("offline", "Odoo sync not in this build yet"))
-    daemon = Daemon(phone, adapters, screens or [], notifier or Notifier())
+    sinks = list(screens or [])
+    if with_hardware:
+        parts, hw_screens = hardware(config)
+        adapters += parts
+        sinks += hw_screens
+    daemon = Daemon(phone, adapters, sinks, notifier or Notifier())
     if extra_adapters is not None:
         daemon.adapters.extend(extra_adapters(daemon))
     control = None

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     interactive = args.command == "simulate" and not args.headless
     _logging(args.log_level, cfg if interactive else None)
-    return _serve(cfg, interactive)
+    return _serve(cfg, interactive, hardware=args.command == "run")
 
 
 def _logging(level: str, interactive_config: config.Config | None) -> None:
@@ -87,7 +87,7 @@ def _logging(level: str, interactive_config: config.Config | None) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
-def _serve(cfg: config.Config, interactive: bool) -> int:
+def _serve(cfg: config.Config, interactive: bool, hardware: bool = False) -> int:
     log = logging.getLogger("deskphone")
     screens: list[ScreenSink] = []
     extra = None
@@ -99,7 +99,8 @@ def _serve(cfg: config.Config, interactive: bool) -> int:
         def extra(daemon: Daemon) -> list[app.Adapter]:
             return [TerminalKeys(lambda: daemon.published, daemon.request_stop)]
 
-    daemon, control = app.build(cfg, screens=screens, extra_adapters=extra)
+    daemon, control = app.build(cfg, screens=screens, extra_adapters=extra,
+                                with_hardware=hardware)
     daemon.install_signals()
     log.info("deskphone %s starting with %s", __version__, cfg.path)
     try:

@@ -124,15 +124,26 @@ class AudioConfig:
     ear: str | None = None
 
 
+DISPLAYS = (
+    # luma.oled panels
+    "ssd1306", "ssd1309", "ssd1305", "ssd1315", "sh1106", "sh1107", "ssd1322", "ssd1325",
+    "ssd1327", "ssd1331", "ssd1351",
+    # luma.emulator (need pygame) and luma's in-memory dummy; "none": no screen at all
+    "capture", "pygame", "gifanim", "asciiart", "asciiblock", "dummy", "none",
+)
+
+
 @dataclass(frozen=True)
 class HardwareConfig:
     pin_factory: str = "lgpio"
     keypad_layout: str = "4x4"
     keypad_rows: tuple[int, ...] = (5, 6, 13, 26)
     keypad_cols: tuple[int, ...] = (16, 22, 23, 24)
+    keypad_drive: str = "rows"  # the lines driven low in turn; the others are read (pulled up)
     long_press_seconds: float = 0.8
     hook_pin: int = 17
-    hook_active: str = "low"
+    hook_active: str = "low"  # the level the pin reads while the handset is lifted
+    hook_pull: str = ""  # "" = the pull that holds the inactive level (up for "low")
     ringer_pin: int | None = None
     led_pin: int | None = None
     display: str = "ssd1306"
@@ -506,15 +517,16 @@ def _hardware(raw: object, problems: list[str], base: Path) -> HardwareConfig:
         keypad_layout=c.get("keypad_layout", str, d.keypad_layout, check=_one_of("4x4", "4x3")),
         keypad_rows=tuple(c.get("keypad_rows", list, list(d.keypad_rows), check=_pins)),
         keypad_cols=tuple(c.get("keypad_cols", list, list(d.keypad_cols), check=_pins)),
+        keypad_drive=c.get("keypad_drive", str, d.keypad_drive, check=_one_of("rows", "cols")),
         long_press_seconds=c.get("long_press_seconds", float, d.long_press_seconds,
                                  check=_between(0.3, 3)),
         hook_pin=c.get("hook_pin", int, d.hook_pin, check=_between(0, 27)),
         hook_active=c.get("hook_active", str, d.hook_active, check=_one_of("low", "high")),
+        hook_pull=c.get("hook_pull", str, d.hook_pull, check=_one_of("up", "down", "floating")),
         ringer_pin=c.get("ringer_pin", int, None, check=_between(0, 27)),
         led_pin=c.get("led_pin", int, None, check=_between(0, 27)),
         display=c.get("display", str, d.display,
-                      check=_one_of("ssd1306", "ssd1309", "ssd1322", "ssd1325", "ssd1327",
-                                    "sh1106", "sh1107", "none")),
+                      check=_one_of(*DISPLAYS)),
         display_interface=c.get("display_interface", str, d.display_interface,
                                 check=_one_of("i2c", "spi")),
         display_port=c.get("display_port", int, d.display_port, check=_between(0, 10)),
@@ -532,6 +544,15 @@ def _hardware(raw: object, problems: list[str], base: Path) -> HardwareConfig:
         c.problem("keypad_cols", f"the {out['keypad_layout']} layout has {layout_cols} columns")
     if "keypad_rows" in c.raw and len(out["keypad_rows"]) != 4:
         c.problem("keypad_rows", "a keypad has 4 rows")
+    used: dict[int, str] = {}
+    for key in ("keypad_rows", "keypad_cols", "hook_pin", "ringer_pin", "led_pin"):
+        value = out[key]
+        for pin in value if isinstance(value, tuple) else (value,):
+            if pin is None:
+                continue
+            if pin in used and used[pin] != key:
+                c.problem(key, f"GPIO {pin} is also {used[pin]}")
+            used.setdefault(pin, key)
     c.finish(_names(HardwareConfig))
     if "keypad_cols" not in c.raw and layout_cols == 3:
         out["keypad_cols"] = out["keypad_cols"][:3]

@@ -26,6 +26,7 @@ from firmware.config import ControlConfig
 from firmware.daemon import Post, Published
 from firmware.events import KEYS, Action, Event, HookLifted, HookReplaced, KeyPressed
 from firmware.phone import CONTACTS, QUEUE, RECENT, Snapshot
+from firmware.ui import screens
 
 log = logging.getLogger("control")
 
@@ -64,6 +65,8 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
         "message": s.message,
         "dnd": s.dnd,
         "missed": s.missed_unseen,
+        "problems": [screens.problem_text(part, message) for part, message in s.problems],
+        "asleep": s.asleep,
         "prompt": None if s.prompt is None else {"kind": s.prompt.kind,
                                                  "question": s.prompt.question,
                                                  "activity_id": s.prompt.activity_id},

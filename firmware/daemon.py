@@ -25,6 +25,7 @@ from PIL import Image
 
 from firmware.events import (
     Action,
+    AdapterFailed,
     CancelTimer,
     Event,
     StartTimer,
@@ -60,7 +61,9 @@ class Adapter(Protocol):
 class ScreenSink(Protocol):
     """Something that shows frames: the OLED, the terminal, a PNG file."""
 
-    def show(self, image: Image.Image, lines: list[str]) -> None: ...
+    def show(self, image: Image.Image, lines: list[str], dim: bool = False) -> None:
+        """Show a new frame (`dim`: the screen saver is on). Must return at once: a slow
+        panel takes frames on its own thread, the latest one winning."""
 
 
 @dataclass(frozen=True)
@@ -188,9 +191,11 @@ class Daemon:
         for adapter in self.adapters:
             try:
                 adapter.start(self.post)
-            except Exception:
+            except Exception as exc:
                 log.exception("%s: failed to start; the phone carries on without it",
                               adapter.name)
+                # The screen says so too: a phone without a keypad must not look healthy.
+                self.post(AdapterFailed(adapter.name, str(exc) or type(exc).__name__))
                 continue
             self._started.append(adapter)
             log.info("%s: started", adapter.name)
@@ -280,14 +285,17 @@ class Daemon:
         snapshot = self.phone.snapshot()
         lines = tuple(screens.lines(snapshot))
         previous = self._published
-        if previous is not None and previous.lines == lines:
+        dim = snapshot.state.asleep
+        if previous is not None and previous.lines == lines and \
+                previous.snapshot.state.asleep == dim:
             self._published = Published(snapshot, lines, previous.image)
             return
-        image = screens.render(snapshot)
+        image = previous.image if previous is not None and previous.lines == lines \
+            else screens.render(snapshot)
         self._published = Published(snapshot, lines, image)
         for sink in self.screens_out:
             try:
-                sink.show(image, list(lines))
+                sink.show(image, list(lines), dim)
             except Exception:
                 log.exception("display failed")
         status = self._status_line()

@@ -139,6 +139,7 @@ class Settings:
     message_seconds: float = 4.0
     reject_code: int = 486
     version: str = ""
+    screensaver_seconds: float = 0.0  # 0 = the screen never dims
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ class PhoneState:
     next_token: int = 1
     next_key: int = 1
     problems: tuple[tuple[str, str], ...] = ()  # (part, message) a person should see
+    last_activity: float = 0.0  # monotonic time of the last key, hook or incoming call
+    asleep: bool = False  # the screen saver: the display dims, the content stays
 
 
 # --------------------------------------------------------------------------- one step
@@ -1141,7 +1144,35 @@ class Phone:
     state: PhoneState = field(default_factory=PhoneState)
     strict: bool = False  # tests: raise on an undeclared transition instead of logging it
 
+    def __post_init__(self) -> None:
+        if not self.state.last_activity:  # the screen saver counts from power-on
+            self.state = replace(self.state, last_activity=self.clock.monotonic())
+
     def handle(self, event: Event) -> tuple[PhoneState, list[Action]]:
+        state, actions = self._step(event)
+        awake = self._screensaver(event)
+        if awake is not None:
+            self.state = state = replace(state, **awake)  # type: ignore[arg-type]
+        return state, actions
+
+    def _screensaver(self, event: Event) -> dict[str, object] | None:
+        """Someone at the desk (a key, the hook, a ringing call) wakes the screen; an idle phone
+        with nobody touching it for `screensaver_seconds` dims it. The content never changes."""
+        s = self.state
+        now = self.clock.monotonic()
+        if isinstance(event, (KeyPressed, HookLifted, HookReplaced, IncomingCall)):
+            return {"last_activity": now, "asleep": False} if s.asleep or \
+                s.last_activity != now else None
+        if isinstance(event, Tick):
+            idle = s.mode == IDLE and s.call is None and not s.ringing and not s.off_hook
+            asleep = bool(self.settings.screensaver_seconds) and idle and \
+                now - s.last_activity >= self.settings.screensaver_seconds
+            return {"asleep": asleep} if asleep != s.asleep else None
+        if s.asleep and s.mode != IDLE:
+            return {"asleep": False}
+        return None
+
+    def _step(self, event: Event) -> tuple[PhoneState, list[Action]]:
         state = self.state
         if isinstance(event, TimerFired):
             if (event.name, event.token) not in state.timers:

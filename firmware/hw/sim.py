@@ -83,7 +83,7 @@ class TerminalScreen:
         self.out = out or sys.stdout
         self._lock = threading.Lock()
 
-    def show(self, image: Image.Image, lines: list[str]) -> None:
+    def show(self, image: Image.Image, lines: list[str], dim: bool = False) -> None:
         body = frame_text(image, shutil.get_terminal_size().columns)
         width = len(body[0])
         text = ["┌" + "─" * width + "┐", *("│" + row + "│" for row in body),

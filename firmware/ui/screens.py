@@ -72,6 +72,11 @@ def _wrap(text: str) -> list[Row]:
     return [Row(line) for line in textwrap.wrap(text, COLUMNS)] if text else []
 
 
+def problem_text(part: str, message: str) -> str:
+    """"display: /dev/i2c-1 not found" whether or not the adapter named itself already."""
+    return message if message.lower().startswith(part.lower()) else f"{part}: {message}"
+
+
 def _header(left: str, right: str) -> Row:
     room = COLUMNS - len(right) - (1 if right else 0)
     return Row(_fit(left, room).ljust(room) + (" " + right if right else ""), inverse=True)
@@ -134,7 +139,7 @@ def _idle(snap: Snapshot) -> list[Row]:
         rows += _wrap(s.registration_reason)
     rows += _odoo_rows(snap)
     for part, problem in s.problems:
-        rows += _wrap(f"{part}: {problem}")
+        rows += _wrap(problem_text(part, problem))
     if s.queue:
         count = len(s.queue)
         rows.append(Row(f"{count} call{'s' if count != 1 else ''} to make"))

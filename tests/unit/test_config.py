@@ -169,3 +169,21 @@ def test_check_config_prints_the_effective_config_masked(tmp_path):
     assert 'server = "pbx.example.com"' in done.stdout
     assert "s3cret-sip" not in done.stdout + done.stderr
     assert "k3y-odoo" not in done.stdout + done.stderr
+
+
+def test_hardware_pins_used_twice_and_unknown_display_are_named(tmp_path):
+    found = problems(tmp_path, GOOD + """
+[hardware]
+hook_pin = 16
+led_pin = 5
+display = "ssd1036"
+keypad_drive = "columns"
+hook_pull = "up"
+""")
+    assert "hardware.hook_pin: GPIO 16 is also keypad_cols" in found
+    assert "hardware.led_pin: GPIO 5 is also keypad_rows" in found
+    assert any(p.startswith("hardware.display: must be one of") and "ssd1306" in p
+               for p in found)
+    assert any(p.startswith("hardware.keypad_drive: must be one of 'rows', 'cols'")
+               for p in found)
+    assert not any(p.startswith("hardware.hook_pull") for p in found)

@@ -1,0 +1,84 @@
+"""The GPIO pin factory, chosen explicitly: lgpio on a Pi, gpiozero's MockFactory in tests.
+
+Owns: turning `[hardware] pin_factory` (or `$GPIOZERO_PIN_FACTORY`, gpiozero's own switch, which
+wins when set) into a gpiozero pin factory, and a clear error when that factory cannot run here.
+Never touches: pins themselves. gpiozero would silently fall back from one factory to the next;
+a desk phone must not quietly run with mock pins on a Pi, so nothing here falls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+
+class HardwareError(RuntimeError):
+    """A part of the hardware is missing or unusable; the message says which and what to do."""
+
+
+_FACTORIES = {
+    "lgpio": ("gpiozero.pins.lgpio", "LGPIOFactory"),
+    "rpigpio": ("gpiozero.pins.rpigpio", "RPiGPIOFactory"),
+    "pigpio": ("gpiozero.pins.pigpio", "PiGPIOFactory"),
+    "native": ("gpiozero.pins.native", "NativeFactory"),
+    "mock": ("gpiozero.pins.mock", "MockFactory"),
+}
+
+
+def factory_name(configured: str) -> str:
+    return os.environ.get("GPIOZERO_PIN_FACTORY", "").strip().lower() or configured
+
+
+def make_factory(configured: str) -> Any:
+    """The pin factory for `configured` (or $GPIOZERO_PIN_FACTORY), or a HardwareError."""
+    name = factory_name(configured)
+    if name not in _FACTORIES:
+        raise HardwareError(f"GPIO: unknown pin factory {name!r} (one of "
+                            f"{', '.join(sorted(_FACTORIES))})")
+    module_name, class_name = _FACTORIES[name]
+    try:
+        module = __import__(module_name, fromlist=[class_name])
+        return getattr(module, class_name)()
+    except ImportError as exc:
+        raise HardwareError(f"GPIO: the {name} pin factory is not installed ({exc}); "
+                            f"see docs/hardware.md") from exc
+    except Exception as exc:
+        raise HardwareError(f"GPIO: cannot open the {name} pin factory: {exc} (is this a "
+                            f"Raspberry Pi with /dev/gpiochip*? the simulator needs no GPIO)"
+                            ) from exc
+
+
+def close_factory(factory: Any) -> None:
+    # Closing a half-opened chip must not hide the real error.
+    with contextlib.suppress(Exception):
+        factory.close()
+
+
+class Gpio:
+    """The adapter that owns the pin factory: started before the keypad, hook and lamps, which
+    ask it for the factory, and stopped after them."""
+
+    name = "gpio"
+    handles: tuple[type, ...] = ()
+
+    def __init__(self, configured: str) -> None:
+        self.configured = configured
+        self.factory: Any = None
+
+    def start(self, post: object) -> None:
+        self.factory = make_factory(self.configured)
+
+    def get(self) -> Any:
+        if self.factory is None:
+            raise HardwareError(f"GPIO: the {factory_name(self.configured)} pin factory did not "
+                                f"start (see the gpio error)")
+        return self.factory
+
+    def execute(self, action: object) -> None:
+        pass
+
+    def stop(self) -> None:
+        if self.factory is not None:
+            close_factory(self.factory)
+            self.factory = None
