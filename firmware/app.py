@@ -80,7 +80,9 @@ def build(
     if config.odoo is None:
         adapters.append(NoOdoo("off"))
     else:
-        adapters.append(NoOdoo("offline", "Odoo sync not in this build yet"))
+        from firmware.odoo.sync import OdooSync
+
+        adapters.append(OdooSync(config.odoo, config.state_dir(), config.phone.region))
     sinks = list(screens or [])
     if with_hardware:
         parts, hw_screens = hardware(config)

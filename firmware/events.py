@@ -216,6 +216,13 @@ class CallerIdentified(Event):
 
 
 @dataclass(frozen=True)
+class HistoryLoaded(Event):
+    """The calls the phone remembers from before it started (newest first), for Recent."""
+
+    records: tuple[CallRecord, ...]
+
+
+@dataclass(frozen=True)
 class OutboxChanged(Event):
     """How many writes to Odoo are waiting in the outbox."""
 

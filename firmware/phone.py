@@ -35,6 +35,7 @@ from firmware.events import (
     DtmfReceived,
     Event,
     Hangup,
+    HistoryLoaded,
     HoldChanged,
     HookLifted,
     HookReplaced,
@@ -993,6 +994,14 @@ def contacts_updated(step: Step, event: Event) -> None:
         step.set(mode=DIALING, selected=0)
 
 
+def history_loaded(step: Step, event: Event) -> None:
+    """Recent calls from before a restart go after the ones made since."""
+    assert isinstance(event, HistoryLoaded)
+    seen = {(r.key, r.started) for r in step.s.recent}
+    older = tuple(r for r in event.records if (r.key, r.started) not in seen)
+    step.set(recent=(step.s.recent + older)[:MAX_RECENT])
+
+
 def caller_identified(step: Step, event: Event) -> None:
     assert isinstance(event, CallerIdentified)
     call = step.s.call
@@ -1103,6 +1112,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(ANY, QueueUpdated, (SAME,), queue_updated, "queue"),
     Transition(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, "contacts"),
     Transition(ANY, CallerIdentified, (SAME,), caller_identified, "caller name"),
+    Transition(ANY, HistoryLoaded, (SAME,), history_loaded, "history"),
     Transition(ANY, AdapterFailed, (SAME,), adapter_failed, "problem"),
     Transition(ANY, Tick, (SAME,), nothing, "tick"),
     Transition(ANY, TimerFired, (SAME,), nothing, "timer", "a timer of another mode"),
