@@ -62,6 +62,22 @@ def hardware(config: Config) -> tuple[list[Adapter], list[ScreenSink]]:
     return adapters, screens
 
 
+def with_sip_from_odoo(config: Config) -> Config:
+    """The config with the SIP extension and secret of the user's Odoo record (or the last
+    good pair when Odoo is down); unchanged, and logged, when there is neither."""
+    import dataclasses
+
+    from firmware.odoo.provision import sip_credentials
+
+    assert config.odoo is not None
+    found = sip_credentials(config.odoo, config.state_dir())
+    if found is None:
+        return config
+    username, secret = found
+    return dataclasses.replace(config, sip=dataclasses.replace(config.sip, username=username,
+                                                               password=secret))
+
+
 def build(
     config: Config,
     *,
@@ -71,6 +87,8 @@ def build(
     notifier: Notifier | None = None,
 ) -> tuple[Daemon, ControlServer | None]:
     """A daemon with every adapter the config asks for (not started)."""
+    if config.odoo is not None and config.odoo.sip_from_odoo:
+        config = with_sip_from_odoo(config)
     phone = Phone(settings_from(config))
     adapters: list[Adapter] = [
         NetworkMonitor(config.sip.server, config.sip.port),

@@ -408,10 +408,15 @@ def _sip(raw: dict[str, Any], problems: list[str], base: Path) -> SipConfig | No
                          "sip.password: required (or sip.password_file)"])
         return None
     c = _Checker("sip", raw["sip"], problems, base)
+    # With [odoo] sip_from_odoo the extension and its secret come from the user's Odoo record.
+    odoo = raw.get("odoo")
+    from_odoo = isinstance(odoo, dict) and odoo.get("sip_from_odoo") is True
     out = dict(
         server=c.get("server", str, required=True, check=_non_empty),
-        username=c.get("username", str, required=True, check=_non_empty),
-        password=c.secret("password", required=True),
+        username=c.get("username", str, "" if from_odoo else None, required=not from_odoo,
+                       check=_non_empty),
+        password=c.secret("password", required=not from_odoo) or (Secret("") if from_odoo
+                                                                   else None),
         port=c.get("port", int, 5060, check=_port),
         transport=c.get("transport", str, "udp", check=_one_of("udp", "tcp", "tls")),
         auth_username=c.get("auth_username", str, check=_non_empty),

@@ -362,8 +362,8 @@ class OdooSync:
         pending = self.store.pending_activity_ids()
         entries = [e for e in entries if e.id not in pending and e.number]
         self.store.put("queue", [entry_to_json(e) for e in entries])
-        self.syncs += 1
         self._post(QueueUpdated(tuple(entries)))
+        self.syncs += 1
 
     def _queue_voip(self, today: dt.date) -> list[QueueEntry]:
         result = self.client.call("mail.activity", "get_today_call_activities")

@@ -112,10 +112,16 @@ def _status(snap: Snapshot) -> str:
 def _odoo_rows(snap: Snapshot) -> list[Row]:
     s = snap.state
     rows = []
+    if s.odoo == "offline" and s.outbox:
+        return [Row(_fit(f"Odoo down, {s.outbox} to send"))]  # one row: both must show
     if s.odoo == "offline":
         rows.append(Row("Odoo offline"))
     elif s.odoo == "denied":
-        rows.append(Row("Odoo: key refused"))
+        # Three causes an admin fixes in three different places (ODOO.md).
+        reason = s.odoo_reason.lower()
+        rows.append(Row("Odoo: no such database" if "database" in reason else
+                        "Odoo: missing rights" if "rights" in reason else
+                        "Odoo: key refused"))
     elif s.odoo == "connecting":
         rows.append(Row("Odoo: connecting"))
     if s.outbox:

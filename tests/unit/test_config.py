@@ -187,3 +187,20 @@ hook_pull = "up"
     assert any(p.startswith("hardware.keypad_drive: must be one of 'rows', 'cols'")
                for p in found)
     assert not any(p.startswith("hardware.hook_pull") for p in found)
+
+
+def test_sip_credentials_may_come_from_odoo(tmp_path):
+    cfg = config.load(write(tmp_path, """
+[sip]
+server = "pbx.example.com"
+
+[odoo]
+url = "https://odoo.example.com"
+database = "prod"
+login = "alice@example.com"
+api_key = "k3y"
+sip_from_odoo = true
+"""))
+    assert cfg.sip.username == "" and cfg.odoo is not None and cfg.odoo.sip_from_odoo
+    found = problems(tmp_path, '[sip]\nserver = "pbx"\n')
+    assert "sip.username: required" in found
