@@ -18,7 +18,7 @@ from firmware.hw.audio import NullAudio
 from firmware.network import NetworkMonitor
 from firmware.odoo.offline import NoOdoo
 from firmware.phone import Phone, Settings
-from firmware.sip.nosip import NoSip
+from firmware.sip.account import SipAccount
 from firmware.systemd import Notifier
 
 log = logging.getLogger("app")
@@ -90,10 +90,11 @@ def build(
     if config.odoo is not None and config.odoo.sip_from_odoo:
         config = with_sip_from_odoo(config)
     phone = Phone(settings_from(config))
+    audio = NullAudio()
     adapters: list[Adapter] = [
         NetworkMonitor(config.sip.server, config.sip.port),
-        NullAudio(),
-        NoSip("SIP not in this build yet"),
+        audio,
+        SipAccount(config.sip, audio.source, audio.sink, display_name=config.phone.name),
     ]
     if config.odoo is None:
         adapters.append(NoOdoo("off"))

@@ -37,6 +37,13 @@ class NullAudio:
             self.ringing = action.on
             log.debug("ringer %s", "on" if action.on else "off")
 
+    def source(self) -> bytes:
+        """The microphone's next 20 ms (8 kHz, 16-bit): silence."""
+        return bytes(320)
+
+    def sink(self, pcm: bytes) -> None:
+        """The earpiece takes 20 ms of call audio: dropped."""
+
     def stop(self) -> None:
         self.tone = None
         self.ringing = False

@@ -1,0 +1,583 @@
+"""One SIP call: its dialog (RFC 3261 section 12), its media, and its requests in both directions.
+
+Owns: the dialog state of one call (tags, remote target, route set, CSeq numbers), building our
+in-dialog requests (ACK, BYE, CANCEL, re-INVITE, REFER) so that they follow the route set through
+a record-routing proxy, answering the far end's (BYE, re-INVITE, NOTIFY, CANCEL), digest auth
+when a request is challenged, and the call's RtpSession. Never touches: the phone's state; it
+reports facts through `post`. Every method runs under the transport lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from firmware.events import (
+    CallAnswered,
+    CallEnded,
+    CallProgress,
+    DtmfReceived,
+    Event,
+    HoldChanged,
+    TransferFailed,
+    TransferSucceeded,
+)
+from firmware.sip import sdp
+from firmware.sip.media import RtpSession
+from firmware.sip.message import (
+    Message,
+    address,
+    authorization,
+    challenge,
+    new_tag,
+    parse_uri,
+)
+from firmware.sip.transport import T1, T2, TIMEOUT, Addr, Timer
+
+if TYPE_CHECKING:
+    from firmware.sip.account import SipAccount
+
+log = logging.getLogger("sip")
+
+# final response -> CallEnded reason (events.CallEnded lists the codes)
+REASONS = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 604: "not_found",
+           484: "not_found", 480: "unavailable", 408: "no_answer", 487: "cancelled",
+           403: "forbidden", 401: "forbidden", 407: "forbidden", 503: "unavailable",
+           488: "error", 606: "error"}
+
+
+def reason_for(status: int) -> str:
+    return REASONS.get(status, "error" if status < 500 else "unavailable")
+
+
+@dataclass
+class Auth:
+    header: str = ""
+    value: str = ""
+    attempts: int = 0
+
+
+class SipCall:
+    def __init__(self, account: SipAccount, phone_id: str, call_id: str, direction: str) -> None:
+        self.account = account
+        self.phone_id = phone_id
+        self.call_id = call_id
+        self.direction = direction  # "in" | "out"
+        self.state = "new"  # new | early | confirmed | ending | ended
+        self.local_tag = new_tag()
+        self.remote_tag = ""
+        self.local_uri = account.aor
+        self.remote_uri = ""
+        self.remote_display = ""
+        self.remote_target = ""
+        self.route_set: list[str] = []
+        self.local_cseq = 1
+        self.remote_cseq = 0
+        self.invite: Message | None = None  # ours (out) or theirs (in)
+        self.invite_addr: Addr | None = None  # where their INVITE came from
+        self.invite_dest: Addr | None = None  # where we sent ours
+        self.final_response: Message | None = None
+        self.ok_timer: Timer | None = None
+        self.cancel_pending = False
+        self.provisional = False
+        self.refer_pending = False
+        self.auth = Auth()
+        self.held_local = False
+        self.held_remote = False
+        self.sdp_version = 1
+        self.session = sdp.session_id()
+        self.rtp = RtpSession(account.local_ip, account.audio_source, account.audio_sink,
+                              self._dtmf, account.rtp_ports)
+        self.started = time.monotonic()
+
+    @property
+    def post(self) -> Callable[[Event], None]:
+        return self.account.post
+
+    def _dtmf(self, digit: str) -> None:
+        self.post(DtmfReceived(self.phone_id, digit))
+
+    # ------------------------------------------------------------------ building requests
+
+    def request(self, method: str, body: bytes = b"", extra: list[tuple[str, str]] | None = None
+                ) -> tuple[Message, Addr]:
+        """An in-dialog request following the route set; returns it and where it goes."""
+        self.local_cseq += 1
+        msg = Message(method=method, uri=self.remote_target)
+        msg.add("Via", self.account.via())
+        msg.add("Max-Forwards", "70")
+        msg.add("From", f"<{self.local_uri}>;tag={self.local_tag}")
+        msg.add("To", f"<{self.remote_uri}>;tag={self.remote_tag}")
+        msg.add("Call-ID", self.call_id)
+        msg.add("CSeq", f"{self.local_cseq} {method}")
+        msg.add("Contact", self.account.contact())
+        for route in self.route_set:
+            msg.add("Route", route)
+        for name, value in extra or []:
+            msg.add(name, value)
+        msg.add("User-Agent", self.account.user_agent)
+        if body:
+            msg.add("Content-Type", "application/sdp")
+        msg.body = body
+        return msg, self.destination()
+
+    def destination(self) -> Addr:
+        """The next hop: the first Route when it is a loose router, else the remote target."""
+        if self.route_set:
+            first = parse_uri(address(self.route_set[0]).uri)
+            return self.account.resolve(first.host, first.port or 5060)
+        target = parse_uri(self.remote_target)
+        return self.account.resolve(target.host, target.port or 5060)
+
+    def send_in_dialog(self, method: str, body: bytes = b"",
+                       extra: list[tuple[str, str]] | None = None,
+                       on_final: Callable[[Message | None], None] | None = None) -> None:
+        msg, dest = self.request(method, body, extra)
+        self.auth = Auth()
+
+        def answered(resp: Message | None, msg: Message = msg) -> None:
+            if resp is not None and resp.status in (401, 407) and self.auth.attempts < 2:
+                retry = self._authorized(msg, resp)
+                if retry is not None:
+                    self.account.transport.request(retry, dest, answered)
+                    return
+            if resp is not None and resp.status < 200:
+                return
+            if on_final is not None:
+                on_final(resp)
+
+        self.account.transport.request(msg, dest, answered)
+
+    def _authorized(self, msg: Message, resp: Message) -> Message | None:
+        """`msg` again with credentials for `resp`'s challenge (new branch and CSeq)."""
+        name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        value = resp.get(name)
+        if not value:
+            return None
+        self.auth.attempts += 1
+        chal = challenge(value)
+        header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        retry = Message(method=msg.method, uri=msg.uri, headers=list(msg.headers), body=msg.body)
+        retry.remove("Authorization")
+        retry.remove("Proxy-Authorization")
+        retry.set("Via", self.account.via())
+        number, method = msg.cseq
+        if msg.method != "ACK":
+            self.local_cseq = max(self.local_cseq, number) + 1
+            retry.set("CSeq", f"{self.local_cseq} {method}")
+        retry.add(header, authorization(chal, msg.method, msg.uri, self.account.auth_user,
+                                        self.account.password))
+        self.auth.header, self.auth.value = header, retry.get(header)
+        return retry
+
+    # ------------------------------------------------------------------ outgoing call
+
+    def dial(self, target_uri: str) -> None:
+        self.remote_uri = target_uri
+        self.remote_target = target_uri
+        port = self.rtp.open()
+        body = sdp.build(self.account.local_ip, port, self.session, self.sdp_version)
+        msg = Message(method="INVITE", uri=target_uri)
+        msg.add("Via", self.account.via())
+        msg.add("Max-Forwards", "70")
+        msg.add("From", f"{self.account.display()}<{self.local_uri}>;tag={self.local_tag}")
+        msg.add("To", f"<{target_uri}>")
+        msg.add("Call-ID", self.call_id)
+        msg.add("CSeq", f"{self.local_cseq} INVITE")
+        msg.add("Contact", self.account.contact())
+        msg.add("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY, OPTIONS")
+        msg.add("User-Agent", self.account.user_agent)
+        msg.add("Content-Type", "application/sdp")
+        msg.body = body
+        self.invite = msg
+        self.invite_dest = self.account.proxy
+        self.account.transport.request(msg, self.account.proxy, self._invite_response)
+
+    def _invite_response(self, resp: Message | None) -> None:
+        if self.state == "ended":
+            if resp is not None and resp.status >= 200:
+                self._ack(resp)
+                if resp.status < 300:  # answered after we gave up: end it properly
+                    self._learn_dialog(resp)
+                    self.send_in_dialog("BYE")
+            return
+        if resp is None:
+            self._end("timeout", "no answer from the proxy")
+            return
+        if resp.status < 200:
+            if resp.status > 100:
+                self.provisional = True
+                if resp.to_tag():
+                    self.remote_tag = resp.to_tag()
+                if self.state == "new":
+                    self.state = "early"
+                    self.post(CallProgress(self.phone_id))
+                if self.cancel_pending:
+                    self._send_cancel()
+            return
+        if resp.status in (401, 407) and self.auth.attempts < 2 and not self.cancel_pending:
+            self._ack(resp)
+            assert self.invite is not None
+            retry = self._authorized(self.invite, resp)
+            if retry is not None:
+                self.invite = retry
+                self.account.transport.request(retry, self.account.proxy, self._invite_response)
+                return
+        if resp.status >= 300:
+            self._ack(resp)
+            if self.cancel_pending:
+                self._end("cancelled", "")
+            else:
+                self._end(reason_for(resp.status), f"{resp.status} {resp.reason}")
+            return
+        # 2xx: the call is up.
+        self._learn_dialog(resp)
+        self.final_response = resp
+        self._ack(resp)
+        if self.cancel_pending:
+            self.send_in_dialog("BYE")
+            self._end("cancelled", "")
+            return
+        if self.state == "confirmed":
+            return  # a retransmitted 200: the ACK above was all it needed
+        self.state = "confirmed"
+        try:
+            media = sdp.parse(resp.body)
+        except sdp.SdpError as exc:
+            log.warning("call %s: the answer has no usable audio (%s)", self.call_id, exc)
+            self.send_in_dialog("BYE")
+            self._end("error", f"no common audio codec ({exc})")
+            return
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self.post(CallAnswered(self.phone_id))
+
+    def _learn_dialog(self, resp: Message) -> None:
+        self.remote_tag = resp.to_tag()
+        contact = resp.get("Contact")
+        if contact:
+            self.remote_target = address(contact).uri
+        self.route_set = list(reversed(resp.all("Record-Route")))
+
+    def stray_response(self, resp: Message) -> None:
+        """A response no transaction waits for: a retransmitted 200 to our INVITE."""
+        _number, method = resp.cseq
+        if method == "INVITE" and 200 <= resp.status < 300 and self.final_response is not None:
+            self._ack(resp)
+
+    def _ack(self, resp: Message) -> None:
+        assert self.invite is not None
+        number = self.invite.cseq[0]
+        if resp.status >= 300:
+            # Non-2xx: the ACK belongs to the INVITE transaction (same branch, same hop).
+            ack = Message(method="ACK", uri=self.invite.uri)
+            ack.add("Via", self.invite.all("Via")[0])
+            ack.add("Max-Forwards", "70")
+            ack.add("From", self.invite.get("From"))
+            ack.add("To", resp.get("To"))
+            ack.add("Call-ID", self.call_id)
+            ack.add("CSeq", f"{number} ACK")
+            for route in self.invite.all("Route"):
+                ack.add("Route", route)
+            self.account.transport.send(ack, self.invite_dest or self.account.proxy)
+            return
+        # 2xx: a new transaction, end to end, along the route set (no 481, no retransmits).
+        ack = Message(method="ACK", uri=self.remote_target)
+        ack.add("Via", self.account.via())
+        ack.add("Max-Forwards", "70")
+        ack.add("From", self.invite.get("From"))
+        ack.add("To", resp.get("To"))
+        ack.add("Call-ID", self.call_id)
+        ack.add("CSeq", f"{number} ACK")
+        for route in self.route_set:
+            ack.add("Route", route)
+        if self.auth.header:
+            ack.add(self.auth.header, self.auth.value)
+        self.account.transport.send(ack, self.destination())
+
+    def _send_cancel(self) -> None:
+        assert self.invite is not None
+        cancel = Message(method="CANCEL", uri=self.invite.uri)
+        cancel.add("Via", self.invite.all("Via")[0])
+        cancel.add("Max-Forwards", "70")
+        cancel.add("From", self.invite.get("From"))
+        cancel.add("To", self.invite.get("To"))
+        cancel.add("Call-ID", self.call_id)
+        cancel.add("CSeq", f"{self.invite.cseq[0]} CANCEL")
+        for route in self.invite.all("Route"):
+            cancel.add("Route", route)
+        self.account.transport.request(cancel, self.invite_dest or self.account.proxy,
+                                       lambda r: None)
+
+    # ------------------------------------------------------------------ incoming call
+
+    def offer(self, invite: Message, addr: Addr) -> None:
+        """Their INVITE: ring (180) and tell the phone."""
+        self.invite, self.invite_addr = invite, addr
+        frm = address(invite.get("From"))
+        self.remote_uri, self.remote_display = frm.uri, frm.display
+        self.remote_tag = invite.from_tag()
+        self.local_uri = address(invite.get("To")).uri
+        contact = invite.get("Contact")
+        self.remote_target = address(contact).uri if contact else frm.uri
+        self.route_set = invite.all("Record-Route")
+        self.remote_cseq = invite.cseq[0]
+        self.state = "early"
+        self._respond(180, "Ringing")
+
+    def _response(self, status: int, reason: str, request: Message | None = None,
+                  body: bytes = b"") -> Message:
+        req = request or self.invite
+        assert req is not None
+        resp = Message(status=status, reason=reason)
+        for via in req.all("Via"):
+            resp.add("Via", via)
+        resp.add("From", req.get("From"))
+        to = req.get("To")
+        if "tag=" not in to and status > 100:
+            to += f";tag={self.local_tag}"
+        resp.add("To", to)
+        resp.add("Call-ID", req.call_id)
+        resp.add("CSeq", req.get("CSeq"))
+        if req.method in ("INVITE",) and 100 < status < 300:
+            for rr in req.all("Record-Route"):
+                resp.add("Record-Route", rr)
+            resp.add("Contact", self.account.contact())
+        resp.add("Server", self.account.user_agent)
+        if body:
+            resp.add("Content-Type", "application/sdp")
+            resp.body = body
+        return resp
+
+    def _respond(self, status: int, reason: str, body: bytes = b"") -> None:
+        assert self.invite is not None and self.invite_addr is not None
+        resp = self._response(status, reason, body=body)
+        self.account.transport.respond(self.invite, resp, self.account.reply_addr(
+            self.invite, self.invite_addr))
+        if status >= 200:
+            self.final_response = resp
+            if status < 300:
+                self._retransmit_ok(resp, T1)
+
+    def _retransmit_ok(self, resp: Message, interval: float) -> None:
+        """Our 200 to their INVITE until their ACK (RFC 3261 13.3.1.4)."""
+        if self.state != "early" and self.state != "confirmed":
+            return
+        if time.monotonic() - self.started > TIMEOUT + 300 or interval > TIMEOUT:
+            return
+
+        def again() -> None:
+            if self.ok_timer is None or self.state not in ("confirmed",):
+                return
+            assert self.invite is not None and self.invite_addr is not None
+            self.account.transport.send(resp, self.account.reply_addr(self.invite,
+                                                                      self.invite_addr))
+            self._retransmit_ok(resp, min(interval * 2, T2))
+
+        self.ok_timer = self.account.transport.later(interval, again)
+
+    def answer(self) -> None:
+        if self.state != "early" or self.invite is None:
+            return
+        try:
+            media = sdp.parse(self.invite.body)
+        except sdp.SdpError as exc:
+            self._respond(488, "Not Acceptable Here")
+            self._end("error", f"the caller offers no audio we can play ({exc})")
+            return
+        port = self.rtp.open()
+        body = sdp.build(self.account.local_ip, port, self.session, self.sdp_version,
+                         codecs=(media.codec,), dtmf=media.dtmf or None,
+                         direction=sdp.answer_direction(media.direction))
+        self.state = "confirmed"
+        self._respond(200, "OK", body)
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self.post(CallAnswered(self.phone_id))
+
+    def reject(self, code: int) -> None:
+        if self.state != "early":
+            return
+        reasons = {486: "Busy Here", 603: "Decline", 480: "Temporarily Unavailable",
+                   403: "Forbidden"}
+        self._respond(code, reasons.get(code, "Rejected"))
+        self._end(None, "")
+
+    def cancelled(self, cancel: Message, addr: Addr) -> None:
+        """Their CANCEL: 200 to it, 487 to the INVITE, the ringing stops."""
+        self.account.transport.respond(cancel, self._response(200, "OK", cancel),
+                                       self.account.reply_addr(cancel, addr))
+        if self.state == "early":
+            self._respond(487, "Request Terminated")
+            self._end("cancelled", "")
+
+    def acked(self) -> None:
+        if self.ok_timer is not None:
+            self.ok_timer.cancel()
+            self.ok_timer = None
+
+    # ------------------------------------------------------------------ in the call
+
+    def in_dialog(self, req: Message, addr: Addr) -> None:
+        """A request from the far end inside this dialog."""
+        number = req.cseq[0]
+        reply_to = self.account.reply_addr(req, addr)
+        if req.method == "ACK":
+            self.acked()
+            return
+        if number < self.remote_cseq and req.method != "CANCEL":
+            resp = self._response(500, "Server Internal Error", req)
+            self.account.transport.respond(req, resp, reply_to)
+            return
+        self.remote_cseq = max(self.remote_cseq, number)
+        if req.method == "BYE":
+            self.account.transport.respond(req, self._response(200, "OK", req), reply_to)
+            self._end("hangup", "")
+        elif req.method == "INVITE":
+            self._reinvite(req, reply_to)
+        elif req.method == "NOTIFY":
+            self.account.transport.respond(req, self._response(200, "OK", req), reply_to)
+            self._notify(req)
+        elif req.method in ("OPTIONS", "INFO", "UPDATE"):
+            self.account.transport.respond(req, self._response(200, "OK", req), reply_to)
+        else:
+            self.account.transport.respond(req, self._response(405, "Method Not Allowed", req),
+                                           reply_to)
+
+    def _reinvite(self, req: Message, reply_to: Addr) -> None:
+        try:
+            media = sdp.parse(req.body) if req.body else None
+        except sdp.SdpError:
+            self.account.transport.respond(req, self._response(488, "Not Acceptable Here", req),
+                                           reply_to)
+            return
+        direction = "sendrecv"
+        if media is not None:
+            self.rtp.update(media.address, media.port, media.codec, media.dtmf, media.ptime)
+            direction = media.direction
+        held = direction in ("sendonly", "inactive")
+        self.sdp_version += 1
+        ours = "sendonly" if self.held_local else "sendrecv"
+        answer = sdp.answer_direction(direction) if direction != "sendrecv" else ours
+        body = sdp.build(self.account.local_ip, self.rtp.port, self.session, self.sdp_version,
+                         codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt, direction=answer)
+        resp = self._response(200, "OK", req, body)
+        contact = req.get("Contact")
+        if contact:
+            self.remote_target = address(contact).uri
+        self.account.transport.respond(req, resp, reply_to)
+        self.rtp.held = held or self.held_local
+        if held != self.held_remote:
+            self.held_remote = held
+            self.post(HoldChanged(self.phone_id, held, by_remote=True))
+
+    def hold(self, held: bool) -> None:
+        if self.state != "confirmed" or held == self.held_local:
+            return
+        self.held_local = held
+        self.sdp_version += 1
+        body = sdp.build(self.account.local_ip, self.rtp.port, self.session, self.sdp_version,
+                         codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
+                         direction="sendonly" if held else "sendrecv")
+
+        def done(resp: Message | None) -> None:
+            if resp is not None and 200 <= resp.status < 300:
+                self._ack_reinvite(resp)
+                self.rtp.held = held or self.held_remote
+                self.post(HoldChanged(self.phone_id, held))
+            else:
+                self.held_local = not held
+                log.warning("call %s: hold refused (%s)", self.call_id,
+                            "no answer" if resp is None else resp.status)
+
+        self.send_in_dialog("INVITE", body, on_final=done)
+
+    def _ack_reinvite(self, resp: Message) -> None:
+        ack = Message(method="ACK", uri=self.remote_target)
+        ack.add("Via", self.account.via())
+        ack.add("Max-Forwards", "70")
+        ack.add("From", f"<{self.local_uri}>;tag={self.local_tag}")
+        ack.add("To", resp.get("To"))
+        ack.add("Call-ID", self.call_id)
+        ack.add("CSeq", f"{resp.cseq[0]} ACK")
+        for route in self.route_set:
+            ack.add("Route", route)
+        self.account.transport.send(ack, self.destination())
+
+    def transfer(self, refer_to: str) -> None:
+        """Blind transfer or forward: an in-dialog REFER; our leg ends when the far end's new
+        call is answered (NOTIFY with a 2xx sipfrag)."""
+        if self.state != "confirmed":
+            self.post(TransferFailed(self.phone_id, "error", "the call is not connected"))
+            return
+        self.refer_pending = True
+
+        def done(resp: Message | None) -> None:
+            if resp is None:
+                self.refer_pending = False
+                self.post(TransferFailed(self.phone_id, "timeout", "no answer to the transfer"))
+            elif resp.status >= 300:
+                self.refer_pending = False
+                self.post(TransferFailed(self.phone_id, reason_for(resp.status),
+                                         f"{resp.status} {resp.reason}"))
+
+        self.send_in_dialog("REFER", extra=[("Refer-To", f"<{refer_to}>"),
+                                            ("Referred-By", f"<{self.account.aor}>")],
+                            on_final=done)
+
+    def _notify(self, req: Message) -> None:
+        if not self.refer_pending or not req.get("Event").lower().startswith("refer"):
+            return
+        frag = req.body.decode("utf-8", "replace").strip().split("\r\n")[0].split("\n")[0]
+        parts = frag.split(" ", 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            return
+        status = int(parts[1])
+        if status < 200:
+            return
+        self.refer_pending = False
+        if status < 300:
+            self.post(TransferSucceeded(self.phone_id))
+            self.hangup()
+        else:
+            self.post(TransferFailed(self.phone_id, reason_for(status), frag))
+
+    def dtmf(self, digit: str) -> None:
+        if self.state == "confirmed":
+            self.rtp.send_dtmf(digit)
+
+    def mute(self, muted: bool) -> None:
+        self.rtp.muted = muted
+
+    def hangup(self) -> None:
+        """Our side ends the call, whatever state it is in."""
+        if self.state == "confirmed":
+            self.state = "ending"
+            self.send_in_dialog("BYE", on_final=lambda r: None)
+            self._end(None, "")
+        elif self.state in ("new", "early") and self.direction == "out":
+            if self.provisional:
+                self._send_cancel()
+            self.cancel_pending = True
+            self._end(None, "")
+        elif self.state == "early" and self.direction == "in":
+            self.reject(603)
+
+    def no_media(self, seconds: float) -> None:
+        log.warning("call %s: no RTP for %.0f s; ending it", self.call_id, seconds)
+        if self.state == "confirmed":
+            self.send_in_dialog("BYE", on_final=lambda r: None)
+        self._end("network", f"no audio for {seconds:.0f} s")
+
+    def _end(self, reason: str | None, detail: str) -> None:
+        """The call is over. `reason` None: our own doing, the phone knows already."""
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        if self.ok_timer is not None:
+            self.ok_timer.cancel()
+        self.rtp.stop()
+        self.account.forget(self)
+        if reason is not None:
+            self.post(CallEnded(self.phone_id, reason, detail))

@@ -1,0 +1,30 @@
+"""G.711 at 16 bits: mu-law (payload type 0) and A-law (8) <-> signed 16-bit little-endian PCM.
+
+Owns: the codec and simple PCM arithmetic. Uses `audioop` (`audioop-lts` on Python 3.13, where
+the standard library dropped it) at width 2, so no precision is lost before the codec's own
+quantisation (pyVoIP's 8-bit path loses about five bits).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)  # 3.11/3.12 warn; 3.13 uses audioop-lts
+    import audioop
+
+
+def encode(pcm: bytes, pt: int) -> bytes:
+    return audioop.lin2ulaw(pcm, 2) if pt == 0 else audioop.lin2alaw(pcm, 2)
+
+
+def decode(data: bytes, pt: int) -> bytes:
+    return audioop.ulaw2lin(data, 2) if pt == 0 else audioop.alaw2lin(data, 2)
+
+
+def scale(pcm: bytes, factor: float) -> bytes:
+    return audioop.mul(pcm, 2, factor)
+
+
+def rms(pcm: bytes) -> int:
+    return audioop.rms(pcm, 2)

@@ -1,0 +1,309 @@
+"""The RTP media of one call: 16-bit PCM <-> G.711 over symmetric RTP, paced by a monotonic clock.
+
+Owns: the call's RTP socket (we send from the port we advertise, so NATs and strict peers see
+symmetric RTP), the send schedule (frame n leaves at start + n * ptime: no drift, and after a
+stall it skips ahead instead of bursting), the receive side (a jitter buffer that reorders,
+drops duplicates and late packets, and conceals a lost packet), RFC 4733 DTMF both ways, mute
+(silence is sent, not nothing) and hold (nothing either way). Never touches: SIP, the phone's
+state, or audio devices: it pulls 20 ms frames from `source()` and hands decoded ones to
+`sink()`, both given by the audio adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+from firmware.sip import g711
+
+log = logging.getLogger("rtp")
+
+RATE = 8000
+DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14,
+               "D": 15}
+EVENT_KEYS = {v: k for k, v in DTMF_EVENTS.items()}
+DTMF_MS = 100  # how long a keypad digit's tone lasts on the wire
+MAX_BUFFER = 50  # packets kept for reordering: memory is constant for any call length
+
+
+def header(pt: int, seq: int, ts: int, ssrc: int, marker: bool = False) -> bytes:
+    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF,
+                       ts & 0xFFFFFFFF, ssrc)
+
+
+def dtmf_packets(event: int, ms: int = DTMF_MS, ptime: int = 20, volume: int = 10
+                 ) -> list[tuple[bool, bytes]]:
+    """RFC 4733 payloads for one digit: (marker, payload) per packet, the end sent 3 times."""
+    step = RATE * ptime // 1000
+    total = RATE * ms // 1000
+    out: list[tuple[bool, bytes]] = []
+    duration = step
+    while duration < total:
+        out.append((not out, struct.pack("!BBH", event, volume & 0x3F, duration)))
+        duration += step
+    end = struct.pack("!BBH", event, 0x80 | (volume & 0x3F), total)
+    out += [(False, end)] * 3
+    return out
+
+
+class JitterBuffer:
+    """Packets in, one frame per tick out, in sequence order.
+
+    Starts at 2 frames of delay; the delay follows the measured interarrival jitter (RFC 3550
+    estimate) up to `max_frames`. A missing frame is concealed by the last one, fading; after
+    three, silence. Duplicates and packets older than what was played are dropped.
+    """
+
+    def __init__(self, frame_bytes: int = 320, min_frames: int = 2, max_frames: int = 10
+                 ) -> None:
+        self.frame_bytes = frame_bytes
+        self.min_frames, self.max_frames = min_frames, max_frames
+        self.target = min_frames
+        self.packets: dict[int, bytes] = {}
+        self.next_seq: int | None = None
+        self.highest: int | None = None
+        self.jitter = 0.0  # in timestamp units
+        self._transit: float | None = None
+        self._last: bytes = bytes(frame_bytes)
+        self._concealed = 0
+        self.played = self.lost = self.late = self.duplicates = 0
+        self._primed = False
+
+    def _unwrap(self, seq: int) -> int:
+        if self.highest is None:
+            return seq
+        base = self.highest & ~0xFFFF
+        candidate = base | seq
+        if candidate - self.highest > 0x8000:
+            candidate -= 0x10000
+        elif self.highest - candidate > 0x8000:
+            candidate += 0x10000
+        return candidate
+
+    def put(self, seq: int, ts: int, pcm: bytes, arrival: float) -> None:
+        ext = self._unwrap(seq)
+        transit = arrival * RATE - ts
+        if self._transit is not None:
+            d = abs(transit - self._transit)
+            self.jitter += (d - self.jitter) / 16
+            frames = int(self.jitter * 3 / (self.frame_bytes // 2)) + 1
+            self.target = max(self.min_frames, min(self.max_frames, frames))
+        self._transit = transit
+        if self.next_seq is not None and ext < self.next_seq:
+            self.late += 1
+            return
+        if ext in self.packets:
+            self.duplicates += 1
+            return
+        self.packets[ext] = pcm
+        self.highest = ext if self.highest is None else max(self.highest, ext)
+        if self.next_seq is None:
+            self.next_seq = ext
+        while len(self.packets) > MAX_BUFFER:
+            oldest = min(self.packets)
+            del self.packets[oldest]
+            self.next_seq = max(self.next_seq, oldest + 1)
+
+    def get(self) -> bytes | None:
+        """The next 20 ms to play, or None before the stream has started."""
+        if self.next_seq is None:
+            return None
+        if not self._primed:
+            if self.highest is None or self.highest - self.next_seq + 1 < self.target:
+                return None
+            self._primed = True
+        pcm = self.packets.pop(self.next_seq, None)
+        self.next_seq += 1
+        if pcm is not None:
+            self._last, self._concealed = pcm, 0
+            self.played += 1
+            return pcm
+        self.lost += 1
+        self._concealed += 1
+        if self._concealed > 3 or not self.packets:
+            if not self.packets:
+                self._primed = False  # the stream paused (hold, DTMF): wait for it again
+                self.next_seq = None if self.highest is None else self.highest + 1
+            return bytes(self.frame_bytes)
+        # Packet loss concealment: the last frame again, quieter each time, not a click.
+        return g711.scale(self._last, 0.5 ** self._concealed)
+
+
+class RtpSession:
+    """One call's RTP. `open()` picks the port for the SDP; `start()` begins sending."""
+
+    def __init__(
+        self,
+        bind_ip: str,
+        source: Callable[[], bytes],
+        sink: Callable[[bytes], None],
+        on_dtmf: Callable[[str], None],
+        ports: tuple[int, int] = (20000, 20999),
+    ) -> None:
+        self.bind_ip = bind_ip
+        self.source, self.sink, self.on_dtmf = source, sink, on_dtmf
+        self.ports = ports
+        self.sock: socket.socket | None = None
+        self.port = 0
+        self.remote: tuple[str, int] | None = None
+        self.codec = 0
+        self.dtmf_pt: int | None = None
+        self.ptime = 20
+        self.muted = False
+        self.held = False  # no audio either way
+        self.ssrc = random.getrandbits(32)
+        self.seq = random.getrandbits(16)
+        self.ts = random.getrandbits(32)
+        self.buffer = JitterBuffer()
+        self.last_rx = time.monotonic()
+        self.sent = self.received = 0
+        self._dtmf_queue: list[str] = []
+        self._last_event: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def open(self) -> int:
+        low, high = self.ports
+        start = random.randrange(low, high + 1) & ~1
+        for i in range(0, high - low + 1, 2):
+            port = low + ((start - low + i) % (high - low + 1))
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((self.bind_ip, port))
+            except OSError:
+                sock.close()
+                continue
+            sock.settimeout(0.2)
+            self.sock, self.port = sock, port
+            return port
+        raise OSError(f"no free RTP port in {low}-{high} on {self.bind_ip}")
+
+    def start(self, address: str, port: int, codec: int, dtmf_pt: int | None, ptime: int = 20
+              ) -> None:
+        self.update(address, port, codec, dtmf_pt, ptime)
+        if self._threads:
+            return
+        self.last_rx = time.monotonic()
+        for target, name in ((self._send_loop, "rtp-send"), (self._recv_loop, "rtp-recv")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def update(self, address: str, port: int, codec: int, dtmf_pt: int | None,
+               ptime: int = 20) -> None:
+        with self._lock:
+            self.remote = (address, port)
+            self.codec, self.dtmf_pt, self.ptime = codec, dtmf_pt, ptime
+
+    def send_dtmf(self, digit: str) -> None:
+        with self._lock:
+            self._dtmf_queue.append(digit)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=1)
+        self._threads.clear()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # ------------------------------------------------------------------ sending
+
+    def _send_loop(self) -> None:
+        frame_s = self.ptime / 1000
+        start = time.monotonic()
+        n = 0
+        dtmf: list[tuple[bool, bytes]] = []
+        dtmf_ts = 0
+        while not self._stop.is_set():
+            n += 1
+            due = start + n * frame_s
+            delay = due - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            elif delay < -5 * frame_s:
+                # A stall (a busy CPU, a suspended VM): skip ahead on the timestamp, no burst.
+                skipped = int(-delay / frame_s)
+                n += skipped
+                self.ts += skipped * RATE * self.ptime // 1000
+            samples = RATE * self.ptime // 1000
+            pcm = self.source()
+            played = self.buffer.get() if not self.held else None
+            if played is not None:
+                try:
+                    self.sink(played)
+                except Exception:
+                    log.exception("earpiece failed")
+            with self._lock:
+                remote, codec, dtmf_pt = self.remote, self.codec, self.dtmf_pt
+                if not dtmf and self._dtmf_queue and dtmf_pt is not None:
+                    digit = self._dtmf_queue.pop(0)
+                    dtmf = dtmf_packets(DTMF_EVENTS[digit], ptime=self.ptime)
+                    dtmf_ts = self.ts
+            if remote is None or self.sock is None or self.held:
+                self.ts += samples
+                continue
+            try:
+                if dtmf and dtmf_pt is not None:
+                    marker, payload = dtmf.pop(0)
+                    self.sock.sendto(header(dtmf_pt, self.seq, dtmf_ts, self.ssrc, marker) +
+                                     payload, remote)
+                else:
+                    if self.muted:
+                        pcm = bytes(len(pcm))
+                    self.sock.sendto(header(codec, self.seq, self.ts, self.ssrc) +
+                                     g711.encode(pcm, codec), remote)
+                self.seq = (self.seq + 1) & 0xFFFF
+                self.sent += 1
+            except OSError as exc:
+                log.debug("RTP send to %s failed: %s", remote, exc)
+            self.ts += samples
+
+    # ------------------------------------------------------------------ receiving
+
+    def _recv_loop(self) -> None:
+        while not self._stop.is_set() and self.sock is not None:
+            try:
+                data, _ = self.sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                continue
+            try:
+                self._packet(data)
+            except Exception:
+                log.debug("bad RTP packet ignored", exc_info=True)
+
+    def _packet(self, data: bytes) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        cc = data[0] & 0x0F
+        pt = data[1] & 0x7F
+        seq, ts = struct.unpack("!HI", data[2:8])
+        offset = 12 + 4 * cc
+        if data[0] & 0x10 and len(data) >= offset + 4:  # header extension
+            offset += 4 + 4 * struct.unpack("!H", data[offset + 2: offset + 4])[0]
+        payload = data[offset:]
+        if data[0] & 0x20 and payload:  # padding
+            payload = payload[: -payload[-1]]
+        self.last_rx = time.monotonic()
+        self.received += 1
+        if self.held:
+            return
+        if pt == self.dtmf_pt and len(payload) >= 4:
+            event = payload[0]
+            if (ts, event) != self._last_event and event in EVENT_KEYS:
+                self._last_event = (ts, event)  # one digit per event, however many packets
+                self.on_dtmf(EVENT_KEYS[event])
+            return
+        if pt in (0, 8):
+            self.buffer.put(seq, ts, g711.decode(payload, pt), time.monotonic())

@@ -1,0 +1,112 @@
+"""SDP (RFC 4566 / 3264) as far as a G.711 desk phone needs it.
+
+Owns: our offer and answer (PCMU, PCMA, telephone-event, ptime, direction for hold), and reading
+the far end's: its RTP address and port, the codec to use, the DTMF payload type, its direction.
+Never touches: sockets or call state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+CODECS = {0: "PCMU", 8: "PCMA"}
+DTMF_PT = 101
+
+
+class SdpError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Media:
+    address: str
+    port: int
+    codec: int  # payload type: 0 PCMU, 8 PCMA
+    dtmf: int | None  # telephone-event payload type, if offered
+    ptime: int  # ms per packet
+    direction: str  # sendrecv | sendonly | recvonly | inactive
+
+
+def build(address: str, port: int, session: int, version: int, *, codecs: tuple[int, ...] =
+          (0, 8), dtmf: int | None = DTMF_PT, direction: str = "sendrecv", ptime: int = 20
+          ) -> bytes:
+    pts = [str(c) for c in codecs] + ([str(dtmf)] if dtmf is not None else [])
+    lines = [
+        "v=0",
+        f"o=deskphone {session} {version} IN IP4 {address}",
+        "s=deskphone",
+        f"c=IN IP4 {address}",
+        "t=0 0",
+        f"m=audio {port} RTP/AVP {' '.join(pts)}",
+    ]
+    lines += [f"a=rtpmap:{c} {CODECS[c]}/8000" for c in codecs]
+    if dtmf is not None:
+        lines += [f"a=rtpmap:{dtmf} telephone-event/8000", f"a=fmtp:{dtmf} 0-16"]
+    lines += [f"a=ptime:{ptime}", f"a={direction}"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
+    """The far end's audio stream; SdpError when there is none we can play."""
+    try:
+        text = body.decode("utf-8", "replace")
+    except Exception as exc:  # pragma: no cover - decode with replace cannot fail
+        raise SdpError(str(exc)) from exc
+    session_addr = ""
+    media_addr = ""
+    port = -1
+    pts: list[int] = []
+    rtpmap: dict[int, str] = {}
+    ptime = 20
+    direction = "sendrecv"
+    in_audio = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if len(line) < 2 or line[1] != "=":
+            continue
+        kind, value = line[0], line[2:]
+        if kind == "m":
+            fields = value.split()
+            in_audio = bool(fields) and fields[0] == "audio" and port < 0
+            if in_audio and len(fields) >= 4 and fields[1].isdigit():
+                port = int(fields[1])
+                pts = [int(p) for p in fields[3:] if p.isdigit()]
+        elif kind == "c":
+            addr = value.split()[-1].split("/")[0] if value.split() else ""
+            if in_audio:
+                media_addr = addr
+            elif port < 0:
+                session_addr = addr
+        elif kind == "a" and (in_audio or port < 0):
+            if value.startswith("rtpmap:"):
+                pt, _, codec = value[7:].partition(" ")
+                if pt.isdigit():
+                    rtpmap[int(pt)] = codec.lower()
+            elif value.startswith("ptime:") and value[6:].strip().isdigit():
+                ptime = int(value[6:].strip())
+            elif value in ("sendrecv", "sendonly", "recvonly", "inactive"):
+                direction = value
+    if port < 0:
+        raise SdpError("no audio stream")
+    address = media_addr or session_addr
+    if not address:
+        raise SdpError("no connection address")
+    if address == "0.0.0.0":
+        direction = "inactive" if direction == "sendrecv" else direction  # RFC 2543 hold
+    chosen = next((pt for pt in pts if pt in prefer), None)
+    if chosen is None:
+        raise SdpError(f"no common codec in {pts}")
+    dtmf = next((pt for pt in pts if rtpmap.get(pt, "").startswith("telephone-event")), None)
+    return Media(address, port, chosen, dtmf, ptime if ptime in (10, 20, 30, 40) else 20,
+                 direction)
+
+
+def answer_direction(offered: str) -> str:
+    """RFC 3264 section 6.1: what we answer to the far end's direction."""
+    return {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(
+        offered, "sendrecv")
+
+
+def session_id() -> int:
+    return int(time.time())

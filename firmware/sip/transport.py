@@ -1,0 +1,247 @@
+"""SIP over UDP: the socket, a receive loop no datagram can kill, retransmission and timers.
+
+Owns: the SIP socket, the receive thread, the timer thread (`later`), client transactions
+(retransmit with T1 doubling to T2, give up after 64*T1, match responses by Via branch and
+method) and the response cache of server transactions (a retransmitted request gets the same
+answer again, never a second call). Never touches: what a message means (account.py and call.py
+decide).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from firmware.sip.message import Message, ParseError, parse
+
+log = logging.getLogger("sip")
+
+T1, T2 = 0.5, 4.0
+TIMEOUT = 64 * T1
+Addr = tuple[str, int]
+
+
+@dataclass
+class Timer:
+    at: float
+    fn: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass
+class ClientTx:
+    request: Message
+    dest: Addr
+    on_response: Callable[[Message | None], None]  # None: timed out
+    invite: bool
+    interval: float = T1
+    got_provisional: bool = False
+    done: bool = False
+    timer: Timer | None = None
+    deadline: float = field(default_factory=lambda: time.monotonic() + TIMEOUT)
+
+
+class Transport:
+    """One UDP socket. `on_request(msg, addr)` and responses to our transactions run on the
+    receive thread, under `lock`; so do timers. Everything that touches SIP state holds `lock`."""
+
+    def __init__(self, bind: Addr, on_request: Callable[[Message, Addr], None],
+                 on_stray_response: Callable[[Message, Addr], None]) -> None:
+        self.bind_addr = bind
+        self.on_request = on_request
+        self.on_stray_response = on_stray_response
+        self.lock = threading.RLock()
+        self.sock: socket.socket | None = None
+        self.client: dict[tuple[str, str], ClientTx] = {}
+        self.answered: dict[tuple[str, str, str], tuple[bytes, Addr, float]] = {}
+        self.dropped = 0
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition(self.lock)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def local(self) -> Addr:
+        assert self.sock is not None
+        addr = self.sock.getsockname()
+        return addr[0], addr[1]
+
+    def open(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(self.bind_addr)
+        except OSError:
+            sock.close()
+            raise
+        sock.settimeout(0.5)
+        self.sock = sock
+        self._stop.clear()
+        for target, name in ((self._recv_loop, "sip-recv"), (self._timer_loop, "sip-timers")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=2)
+        self._threads.clear()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # ------------------------------------------------------------------ timers
+
+    def later(self, seconds: float, fn: Callable[[], None]) -> Timer:
+        timer = Timer(time.monotonic() + seconds, fn)
+        with self._cond:
+            heapq.heappush(self._timers, (timer.at, next(self._order), timer))
+            self._cond.notify()
+        return timer
+
+    def _timer_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                now = time.monotonic()
+                due = []
+                while self._timers and self._timers[0][0] <= now:
+                    due.append(heapq.heappop(self._timers)[2])
+                if not due:
+                    wait = self._timers[0][0] - now if self._timers else 1.0
+                    self._cond.wait(timeout=min(1.0, max(0.0, wait)))
+                    continue
+                for timer in due:
+                    if timer.cancelled:
+                        continue
+                    try:
+                        timer.fn()
+                    except Exception:
+                        log.exception("SIP timer failed")
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, msg: Message | bytes, dest: Addr) -> None:
+        data = msg if isinstance(msg, bytes) else msg.encode()
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(data, dest)
+        except OSError as exc:
+            log.debug("send to %s:%s failed: %s", dest[0], dest[1], exc)
+
+    def request(self, msg: Message, dest: Addr, on_response: Callable[[Message | None], None]
+                ) -> ClientTx:
+        """Send a request reliably: retransmitted until a response (or 32 s) on UDP."""
+        invite = msg.method == "INVITE"
+        tx = ClientTx(msg, dest, on_response, invite)
+        with self.lock:
+            self.client[(msg.branch, msg.method)] = tx
+            self.send(msg, dest)
+            tx.timer = self.later(tx.interval, lambda: self._retransmit(tx))
+        return tx
+
+    def _retransmit(self, tx: ClientTx) -> None:
+        if tx.done:
+            return
+        if time.monotonic() >= tx.deadline:
+            tx.done = True
+            self.client.pop((tx.request.branch, tx.request.method), None)
+            tx.on_response(None)
+            return
+        if tx.invite and tx.got_provisional:
+            tx.timer = self.later(1.0, lambda: self._retransmit(tx))  # wait for the final only
+            return
+        self.send(tx.request, tx.dest)
+        tx.interval = min(tx.interval * 2, T2) if not tx.invite else tx.interval * 2
+        tx.timer = self.later(tx.interval, lambda: self._retransmit(tx))
+
+    def finish(self, tx: ClientTx) -> None:
+        tx.done = True
+        if tx.timer is not None:
+            tx.timer.cancel()
+        self.client.pop((tx.request.branch, tx.request.method), None)
+
+    def respond(self, request: Message, response: Message, dest: Addr) -> None:
+        """Send a response and remember it for retransmissions of the same request."""
+        key = (request.branch, request.method, request.call_id)
+        data = response.encode()
+        self.answered[key] = (data, dest, time.monotonic())
+        self.send(data, dest)
+
+    # ------------------------------------------------------------------ receiving
+
+    def _recv_loop(self) -> None:
+        while not self._stop.is_set():
+            sock = self.sock
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(65535)
+            except TimeoutError:
+                self._expire_answers()
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.05)  # e.g. ICMP port unreachable reported on a later read
+                continue
+            try:
+                self._datagram(data, (addr[0], addr[1]))
+            except Exception:
+                # Nothing a peer sends may kill this thread: the phone would go deaf.
+                self.dropped += 1
+                log.exception("SIP message from %s:%s could not be handled", *addr)
+
+    def _datagram(self, data: bytes, addr: Addr) -> None:
+        if not data.strip(b"\r\n\0 "):
+            return  # keep-alive
+        try:
+            msg = parse(data)
+        except ParseError as exc:
+            self.dropped += 1
+            if self.dropped <= 20 or self.dropped % 1000 == 0:
+                log.info("dropped a malformed datagram from %s:%s (%s; %d so far)", addr[0],
+                         addr[1], exc, self.dropped)
+            return
+        with self.lock:
+            if msg.is_request:
+                key = (msg.branch, msg.method, msg.call_id)
+                cached = self.answered.get(key)
+                if cached is not None and msg.method != "ACK":
+                    self.send(cached[0], cached[1])  # a retransmission: same answer again
+                    return
+                self.on_request(msg, addr)
+                return
+            try:
+                method = msg.cseq[1]
+            except ValueError:
+                return
+            tx = self.client.get((msg.branch, method))
+            if tx is None:
+                self.on_stray_response(msg, addr)
+                return
+            if msg.status < 200:
+                tx.got_provisional = True
+                tx.on_response(msg)
+                return
+            self.finish(tx)
+            tx.on_response(msg)
+
+    def _expire_answers(self) -> None:
+        cutoff = time.monotonic() - TIMEOUT
+        with self.lock:
+            for key in [k for k, v in self.answered.items() if v[2] < cutoff]:
+                del self.answered[key]

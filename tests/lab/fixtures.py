@@ -1,0 +1,162 @@
+"""pytest fixtures for the SIP lab: Kamailio, baresip peers, and the phone itself (the real Phone
+and Daemon with the SIP account) bound to 127.0.0.2."""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from firmware.config import SipConfig, Secret
+from firmware.daemon import Daemon
+from firmware.events import Event, HookLifted, HookReplaced, KeyPressed
+from firmware.phone import Phone, PhoneState, Settings
+from firmware.sip.account import SipAccount
+from tests.helpers import wait_for
+from tests.lab.lab import PHONE_IP, Baresip, Kamailio, need, tone_wav
+
+
+def free_udp(ip: str) -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
+
+
+_next_peer = [0]
+
+
+def peer_ports() -> tuple[int, int]:
+    """SIP and ctrl ports for a baresip, 10 apart (it also binds TCP/TLS on port+1)."""
+    import os
+
+    base = 30000 + (os.getpid() % 200) * 100 + (_next_peer[0] % 10) * 10
+    _next_peer[0] += 1
+    return base, base + 5
+
+
+@dataclass
+class TestAudio:
+    """The phone's microphone plays a tone; its earpiece keeps what it was given."""
+
+    freq: float = 1000.0
+    level: float = 0.3
+    heard: list[bytes] = field(default_factory=list)
+    _n: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def source(self) -> bytes:
+        start = self._n
+        self._n += 160
+        return b"".join(struct.pack("<h", int(self.level * 32767 * math.sin(
+            2 * math.pi * self.freq * (start + i) / 8000))) for i in range(160))
+
+    def sink(self, pcm: bytes) -> None:
+        with self.lock:
+            self.heard.append(pcm)
+            del self.heard[:-500]  # the last 10 s
+
+
+class LabPhone:
+    """The real Phone + Daemon + SipAccount, driven like a person at the desk."""
+
+    def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
+                 **sip: object) -> None:
+        self.port = free_udp(PHONE_IP)
+        self.config = SipConfig(server="127.0.0.1", port=kamailio.port, username=user,
+                                password=Secret(password or f"pw{user}"),
+                                bind=f"{PHONE_IP}:{self.port}", **sip)  # type: ignore[arg-type]
+        self.audio = TestAudio()
+        self.account = SipAccount(self.config, self.audio.source, self.audio.sink,
+                                  display_name="Alice Martin", backoff_max=4.0)
+        self.phone = Phone(Settings(name="Alice Martin", extension=user, region="BE",
+                                    ring_timeout_seconds=60))
+        self.daemon = Daemon(self.phone, [self.account])
+        self.daemon.start()
+
+    @property
+    def state(self) -> PhoneState:
+        return self.daemon.published.snapshot.state
+
+    def post(self, *events: Event) -> None:
+        for event in events:
+            self.daemon.post(event)
+
+    def keys(self, keys: str) -> None:
+        for k in keys:
+            self.post(KeyPressed("0", long=True) if k == "+" else KeyPressed(k))
+
+    def lift(self) -> None:
+        self.post(HookLifted())
+
+    def replace(self) -> None:
+        self.post(HookReplaced())
+
+    def until(self, check: Callable[[PhoneState], object], what: str, timeout: float = 15.0
+              ) -> None:
+        wait_for(lambda: check(self.state), timeout=timeout, what=what)
+
+    def registered(self, timeout: float = 15.0) -> LabPhone:
+        self.until(lambda s: s.registration == "registered", "registered", timeout)
+        return self
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+@pytest.fixture
+def lab_dir(tmp_path: Path) -> Path:
+    need("kamailio", "baresip")
+    return tmp_path
+
+
+@pytest.fixture
+def kamailio(lab_dir: Path) -> Iterator[Kamailio]:
+    k = Kamailio(lab_dir / "kamailio", port=free_udp("127.0.0.1")).start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def kamailio_401(lab_dir: Path) -> Iterator[Kamailio]:
+    k = Kamailio(lab_dir / "kamailio401", port=free_udp("127.0.0.1"), www_auth_all=True).start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def peers(lab_dir: Path) -> Iterator[Callable[..., Baresip]]:
+    started: list[Baresip] = []
+    wav = tone_wav(lab_dir / "tone440.wav", 440.0, 60.0)
+
+    def make(kamailio: Kamailio, user: str, answermode: str = "manual") -> Baresip:
+        sip, ctrl = peer_ports()
+        b = Baresip(lab_dir / f"baresip-{user}", user, sip, ctrl, wav, answermode,
+                    proxy_port=kamailio.port).start()
+        started.append(b)
+        b.registered()
+        return b
+
+    yield make
+    for b in started:
+        b.stop()
+
+
+@pytest.fixture
+def lab_phone() -> Iterator[Callable[..., LabPhone]]:
+    phones: list[LabPhone] = []
+
+    def make(kamailio: Kamailio, **kw: object) -> LabPhone:
+        p = LabPhone(kamailio, **kw)  # type: ignore[arg-type]
+        phones.append(p)
+        return p
+
+    yield make
+    for p in phones:
+        p.stop()

@@ -1,0 +1,283 @@
+"""The lab: real Kamailio, baresip and SIPp on 127.0.0.0/8, started and stopped by PID.
+
+Kamailio is the provider (registrar + record-routing proxy, digest auth; every user's password is
+"pw" + the user name), baresip the colleagues and customers (driven over ctrl_tcp, its events
+read as netstring JSON), SIPp the scripted peer for exact and malformed message flows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+PROXY_IP = "127.0.0.1"
+PHONE_IP = "127.0.0.2"
+
+
+def need(*programs: str) -> None:
+    """Skip when a lab program is missing, except in CI, where it is a failure."""
+    missing = [p for p in programs if shutil.which(p) is None and
+               not Path(f"/usr/sbin/{p}").exists()]
+    if missing:
+        message = f"the SIP lab needs {', '.join(missing)} (apt-get install kamailio " \
+                  f"sip-tester baresip sox)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def kamailio_modules() -> str:
+    for base in Path("/usr/lib").glob("*/kamailio/modules"):
+        if (base / "tm.so").exists():
+            return str(base)
+    for base in Path("/usr/lib").glob("kamailio/modules"):
+        return str(base)
+    raise FileNotFoundError("kamailio modules (tm.so) not found under /usr/lib")
+
+
+def stop_pid(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def wait_udp_port_bound(ip: str, port: int, timeout: float = 10.0) -> None:
+    """A UDP port is taken once binding it fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind((ip, port))
+        except OSError:
+            return
+        finally:
+            probe.close()
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on udp {ip}:{port}")
+
+
+def tone_wav(path: Path, freq: float = 440.0, seconds: float = 60.0, level: float = 0.3) -> Path:
+    import math
+    import struct
+
+    rate = 8000
+    frames = b"".join(struct.pack("<h", int(level * 32767 * math.sin(2 * math.pi * freq * n /
+                                                                     rate)))
+                      for n in range(int(rate * seconds)))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return path
+
+
+class Kamailio:
+    def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.www_auth_all = www_auth_all
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "kamailio.log"
+
+    def start(self) -> Kamailio:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = (HERE / "kamailio.cfg.in").read_text()
+        cfg = cfg.replace("@LISTEN@", PROXY_IP).replace("@PORT@", str(self.port))
+        cfg = cfg.replace("@MODULES@", kamailio_modules())
+        path = self.workdir / "kamailio.cfg"
+        path.write_text(cfg)
+        cmd = ["kamailio", "-f", str(path), "-DD", "-E", "-w", str(self.workdir)]
+        if self.www_auth_all:
+            cmd += ["-A", "WWW_AUTH_ALL"]
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+        wait_udp_port_bound(PROXY_IP, self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_pid(self.proc)
+            self.proc = None
+
+    @property
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Baresip:
+    """One baresip user agent: `user` registers at Kamailio from 127.0.0.1:`sip_port`."""
+
+    workdir: Path
+    user: str
+    sip_port: int
+    ctrl_port: int
+    wav: Path
+    answermode: str = "manual"
+    proxy_port: int = 5060
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.replies: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+        self.reader: threading.Thread | None = None
+        self.dump_dir = self.workdir / "dumps"
+
+    def start(self) -> Baresip:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dump_dir.mkdir(exist_ok=True)
+        rtp = f"{self.sip_port * 10 % 50000 + 10000}-{self.sip_port * 10 % 50000 + 10099}"
+        config = (HERE / "baresip" / "config.in").read_text()
+        config = (config.replace("@SIP@", f"127.0.0.1:{self.sip_port}")
+                  .replace("@RTP@", rtp).replace("@WAV@", str(self.wav))
+                  .replace("@CTRL@", f"127.0.0.1:{self.ctrl_port}"))
+        # What baresip hears is written to WAV files (sndfile), so tests can check our audio.
+        config += f"module\t\t\tsndfile.so\nsnd_path\t\t{self.dump_dir}\n"
+        (self.workdir / "config").write_text(config)
+        accounts = (HERE / "baresip" / "accounts.in").read_text()
+        accounts = "\n".join(line for line in accounts.splitlines()
+                             if not line.startswith("#"))
+        accounts = (accounts.replace("@USER@", self.user)
+                    .replace("@DOMAIN@", f"{PROXY_IP}:{self.proxy_port}")
+                    .replace("@ANSWERMODE@", self.answermode))
+        (self.workdir / "accounts").write_text(accounts + "\n")
+        (self.workdir / "contacts").write_text("")
+        with (self.workdir / "baresip.log").open("a") as log:
+            self.proc = subprocess.Popen(["baresip", "-f", str(self.workdir), "-v"],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"baresip {self.user} did not start: "
+                                       f"{(self.workdir / 'baresip.log').read_text()[-2000:]}"
+                                       ) from None
+                time.sleep(0.1)
+        self.sock.settimeout(0.5)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self) -> None:
+        buf = b""
+        while self.sock is not None:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b":" in buf:
+                head, rest = buf.split(b":", 1)
+                if not head.isdigit():
+                    buf = b""
+                    break
+                n = int(head)
+                if len(rest) < n + 1:
+                    break
+                doc = json.loads(rest[:n])
+                buf = rest[n + 1:]
+                with self.cond:
+                    (self.events if doc.get("event") else self.replies).append(doc)
+                    self.cond.notify_all()
+
+    def command(self, command: str, params: str = "", timeout: float = 5.0) -> dict[str, Any]:
+        assert self.sock is not None
+        token = f"t{time.monotonic_ns()}"
+        data = json.dumps({"command": command, "params": params, "token": token}).encode()
+        self.sock.sendall(str(len(data)).encode() + b":" + data + b",")
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(r.get("token") == token for r in self.replies),
+                                    timeout)
+            if not ok:
+                raise TimeoutError(f"baresip {self.user}: no reply to {command}")
+            return next(r for r in self.replies if r.get("token") == token)
+
+    def wait_event(self, kind: str, timeout: float = 15.0, after: int = 0) -> dict[str, Any]:
+        """The first event of `kind` (e.g. CALL_ESTABLISHED) at index >= `after`."""
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(e.get("type") == kind
+                                                for e in self.events[after:]), timeout)
+            if not ok:
+                raise AssertionError(f"baresip {self.user}: no {kind} within {timeout} s; "
+                                     f"saw {[e.get('type') for e in self.events]}")
+            return next(e for e in self.events[after:] if e.get("type") == kind)
+
+    def saw(self, kind: str) -> bool:
+        with self.cond:
+            return any(e.get("type") == kind for e in self.events)
+
+    def registered(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.command("reginfo").get("data", "")
+            if "OK" in text:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"baresip {self.user} did not register")
+
+    def stop(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+            self.sock = None
+        if self.proc is not None:
+            stop_pid(self.proc)
+            self.proc = None
+
+    def heard(self) -> list[Path]:
+        """WAV files of what baresip received (decoded), newest last."""
+        return sorted(self.dump_dir.glob("*-dec.wav"), key=lambda p: p.stat().st_mtime)
+
+
+def goertzel(pcm: bytes, freq: float, rate: int = 8000) -> float:
+    """The amplitude (0..1 of full scale) of one frequency in 16-bit mono PCM."""
+    import math
+    import struct
+
+    n = len(pcm) // 2
+    if n == 0:
+        return 0.0
+    samples = struct.unpack(f"<{n}h", pcm[: n * 2])
+    k = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    power = s1 * s1 + s2 * s2 - k * s1 * s2
+    return math.sqrt(max(power, 0.0)) * 2 / n / 32768
+
+
+def wav_pcm(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as w:
+        return w.readframes(w.getnframes())
