@@ -68,23 +68,31 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._db().executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            # One connection per thread; each is used only by its thread, but close() may
+            # close them all from whichever thread stops the phone.
+            db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                 check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             self._local.db = db
+            with self._lock:
+                self._all.append(db)
         return db
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
+        """Close every thread's connection (a thread that comes back gets a new one)."""
+        with self._lock:
+            connections, self._all = self._all, []
+        for db in connections:
             db.close()
-            self._local.db = None
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ outbox
 

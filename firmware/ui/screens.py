@@ -141,7 +141,7 @@ def _idle(snap: Snapshot) -> list[Row]:
     s = snap.state
     rows = [Row(time.strftime("%a %d %b %Y", time.localtime(snap.wall)))]
     rows += _wrap(s.message)
-    if s.registration in ("failed", "off") and s.registration_reason:
+    if s.registration in ("failed", "off", "registering") and s.registration_reason:
         rows += _wrap(s.registration_reason)
     rows += _odoo_rows(snap)
     for part, problem in s.problems:
