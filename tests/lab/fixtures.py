@@ -71,6 +71,7 @@ class LabPhone:
         self.port = free_udp(PHONE_IP)
         self.config = SipConfig(server="127.0.0.1", port=kamailio.port, username=user,
                                 password=Secret(password or f"pw{user}"),
+                                domain=f"127.0.0.1:{kamailio.port}",
                                 bind=f"{PHONE_IP}:{self.port}", **sip)  # type: ignore[arg-type]
         self.audio = TestAudio()
         self.account = SipAccount(self.config, self.audio.source, self.audio.sink,
@@ -78,7 +79,18 @@ class LabPhone:
         self.phone = Phone(Settings(name="Alice Martin", extension=user, region="BE",
                                     ring_timeout_seconds=60))
         self.daemon = Daemon(self.phone, [self.account])
+        self.events: list[Event] = []
         self.daemon.start()
+        inner = self.account.post
+
+        def tap(event: Event) -> None:
+            self.events.append(event)  # what SIP told the phone, for assertions
+            inner(event)
+
+        self.account.post = tap
+
+    def saw(self, kind: type) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
 
     @property
     def state(self) -> PhoneState:
