@@ -91,6 +91,7 @@ class SipAccount:
         self.status = ("", "")
         self.registered_until = 0.0
         self.ghosts = 0
+        self.last_refer = ""  # the Refer-To of our last transfer, for the log and tests
         self._dns: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._reg_call_id = f"{secrets.token_hex(12)}@deskphone"

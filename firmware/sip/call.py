@@ -522,6 +522,7 @@ class SipCall:
                 self.post(TransferFailed(self.phone_id, reason_for(resp.status),
                                          f"{resp.status} {resp.reason}"))
 
+        self.account.last_refer = f"Refer-To: <{refer_to}>"
         self.send_in_dialog("REFER", extra=[("Refer-To", f"<{refer_to}>"),
                                             ("Referred-By", f"<{self.account.aor}>")],
                             on_final=done)

@@ -167,3 +167,153 @@ def test_dtmf_both_ways(kamailio, peers, lab_phone) -> None:
              == ["1", "5", "9", "#"], what="baresip got 1 5 9 #")
     bob.command("sndcode", "7")
     wait_for(lambda: [e.digit for e in phone.saw(DtmfReceived)] == ["7"], what="we got 7")
+
+
+def _answered_call_from(phone, bob, kamailio) -> None:
+    bob.command("dial", f"sip:101@127.0.0.1:{kamailio.port}")
+    phone.until(lambda s: s.mode == "ringing", "ringing")
+    phone.lift()
+    bob.wait_event("CALL_ESTABLISHED")
+    phone.until(lambda s: s.call is not None and s.call.state == "connected", "connected")
+
+
+@pytest.mark.parametrize(("target", "typed"), [("103", "103"),
+                                               ("+32470123456", "+32470123456")])
+def test_blind_transfer_and_forward(kamailio, peers, lab_phone, target, typed) -> None:
+    from firmware.events import TransferSucceeded
+
+    phone = lab_phone(kamailio).registered()
+    bob = peers(kamailio, "102")
+    carol = peers(kamailio, target, answermode="auto")
+    _answered_call_from(phone, bob, kamailio)
+    phone.keys("A")
+    phone.until(lambda s: s.mode == "transfer", "transfer to")
+    phone.keys(typed + "A")
+    established = carol.wait_event("CALL_ESTABLISHED", timeout=20)
+    assert "102" in established.get("peeruri", "")  # the far end now talks to the target
+    phone.until(lambda s: s.call is None, "our leg gone")
+    assert phone.saw(TransferSucceeded)
+    wait_for(lambda: bob.saw("CALL_CLOSED"), what="bob's leg with us closed")
+    assert f"Refer-To: <sip:{target}@127.0.0.1:{kamailio.port}>" in _refer(phone)
+    assert "RPL 481" not in kamailio.text
+
+
+def _refer(phone) -> str:
+    """Our REFER as it left the phone (the transport keeps no copy; Kamailio logs the R-URI)."""
+    return phone.account.last_refer
+
+
+def test_transfer_to_nobody_stays_in_the_call_and_says_why(kamailio, peers,
+                                                           lab_phone) -> None:
+    from firmware.events import TransferFailed
+
+    phone = lab_phone(kamailio).registered()
+    bob = peers(kamailio, "102")
+    _answered_call_from(phone, bob, kamailio)
+    phone.keys("A109A")  # nobody is 109
+    wait_for(lambda: phone.saw(TransferFailed), timeout=20, what="the transfer to fail")
+    phone.until(lambda s: s.call is not None and s.call.state == "connected",
+                "still in the call")
+    assert phone.state.message  # the reason is on the screen
+
+
+def test_hold_and_resume_both_ways(kamailio, peers, lab_phone) -> None:
+    from firmware.events import HoldChanged
+
+    phone = lab_phone(kamailio).registered()
+    bob = peers(kamailio, "102")
+    _answered_call_from(phone, bob, kamailio)
+    phone.post(__import__("firmware.events", fromlist=["KeyPressed"]).KeyPressed("#", long=True))
+    phone.until(lambda s: s.call is not None and s.call.state == "held", "held")
+    assert [(e.held, e.by_remote) for e in phone.saw(HoldChanged)] == [(True, False)]
+    phone.post(__import__("firmware.events", fromlist=["KeyPressed"]).KeyPressed("#", long=True))
+    phone.until(lambda s: s.call is not None and s.call.state == "connected", "resumed")
+    bob.command("hold")
+    wait_for(lambda: any(e.by_remote and e.held for e in phone.saw(HoldChanged)),
+             what="the far end's hold")
+    bob.command("resume")
+    wait_for(lambda: [e.held for e in phone.saw(HoldChanged) if e.by_remote] == [True, False],
+             what="the far end's resume")
+    assert "RPL 481" not in kamailio.text
+
+
+def test_ghost_invite_from_another_address_gets_403_and_never_rings(kamailio, lab_phone,
+                                                                     lab_dir) -> None:
+    from firmware.events import IncomingCall
+    from tests.lab.lab import need, sipp
+
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    done = sipp("ghost_invite.xml", f"127.0.0.2:{phone.port}", "127.0.0.3", lab_dir)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert phone.saw(IncomingCall) == [] and phone.state.mode == "idle"
+    assert phone.account.ghosts == 1
+
+
+def test_a_flood_of_malformed_datagrams_then_a_normal_call(kamailio, peers, lab_phone) -> None:
+    import os
+    import random
+    import socket
+
+    phone = lab_phone(kamailio).registered()
+    bob = peers(kamailio, "102")
+    good = (b"INVITE sip:101@127.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5099;branch=z9hG4bKx"
+            b"\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:101@127.0.0.2>\r\nCall-ID: flood\r\n"
+            b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    samples = [
+        b"", b"\r\n\r\n", b"\x00" * 100, os.urandom(1400), b"SIP/2.0\r\n\r\n",
+        b"INVITE\r\n\r\n", b"INVITE sip:x SIP/2.0\r\n\r\n",  # no headers at all
+        good.replace(b"To: <sip:101@127.0.0.2>\r\n", b""),  # no To (killed pyVoIP's thread)
+        good.replace(b"CSeq: 1 INVITE", b"CSeq: one INVITE"),
+        good.replace(b"Via:", b"Via"),  # a header line without a colon
+        good[: len(good) // 2],  # truncated
+        good.replace(b"Content-Length: 0", b"Content-Length: 99999"),
+        b"\xff\xfe" + good,  # not UTF-8
+        good + b"X-Pad: " + b"a" * 60000 + b"\r\n",  # huge
+        good.replace(b"sip:a@b", b"sip:\xc3\xa9@b"),
+        b"BYE sip:101@127.0.0.2 SIP/2.0\r\nVia: x\r\nFrom: y\r\nTo: z;tag=1\r\nCall-ID: q\r\n"
+        b"CSeq: 2 BYE\r\n\r\n",
+    ]
+    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flood.bind(("127.0.0.3", 0))
+    rng = random.Random(7)
+    for n in range(2000):
+        data = samples[n % len(samples)] if n < 1000 else \
+            bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 600)))
+        flood.sendto(data, ("127.0.0.2", phone.port))
+    flood.close()
+    assert all(t.is_alive() for t in phone.account.transport._threads)
+    _answered_call_from(phone, bob, kamailio)  # and the phone still rings and answers
+    phone.replace()
+    bob.wait_event("CALL_CLOSED")
+
+
+@pytest.mark.timeout(240)
+def test_registrar_down_for_two_minutes_then_back(kamailio, lab_phone) -> None:
+    import time
+
+    # The product's own backoff (2 s doubling to 16 s), not the tests' shorter one.
+    phone = lab_phone(kamailio, register_expires=30, backoff_max=16.0).registered()
+    down_at = time.monotonic()
+    kamailio.stop()
+    # The screen stops claiming "registered" once the last 200 OK has expired ...
+    phone.until(lambda s: s.registration == "registering", "registering", timeout=40)
+    assert phone.state.registration_reason  # ... and says why
+    wait_for(lambda: time.monotonic() - down_at >= 120, timeout=130, what="two minutes")
+    kamailio.start()
+    back_at = time.monotonic()
+    phone.registered(timeout=30)  # no restart of the phone
+    print(f"registered again {time.monotonic() - back_at:.1f} s after the registrar returned")
+
+
+def test_a_call_whose_bye_never_comes_ends_after_the_silence(kamailio, peers,
+                                                             lab_phone) -> None:
+    from firmware.events import CallEnded
+
+    phone = lab_phone(kamailio, no_rtp_seconds=5).registered()
+    bob = peers(kamailio, "102")
+    _answered_call_from(phone, bob, kamailio)
+    bob.proc.kill()  # power cut at the far end: no BYE, no RTP
+    bob.proc.wait()
+    phone.until(lambda s: s.call is None, "the call ended", timeout=20)
+    assert [e.reason for e in phone.saw(CallEnded)] == ["network"]

@@ -67,7 +67,7 @@ class LabPhone:
     """The real Phone + Daemon + SipAccount, driven like a person at the desk."""
 
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
-                 **sip: object) -> None:
+                 backoff_max: float = 4.0, **sip: object) -> None:
         self.port = free_udp(PHONE_IP)
         self.config = SipConfig(server="127.0.0.1", port=kamailio.port, username=user,
                                 password=Secret(password or f"pw{user}"),
@@ -75,7 +75,7 @@ class LabPhone:
                                 bind=f"{PHONE_IP}:{self.port}", **sip)  # type: ignore[arg-type]
         self.audio = TestAudio()
         self.account = SipAccount(self.config, self.audio.source, self.audio.sink,
-                                  display_name="Alice Martin", backoff_max=4.0)
+                                  display_name="Alice Martin", backoff_max=backoff_max)
         self.phone = Phone(Settings(name="Alice Martin", extension=user, region="BE",
                                     ring_timeout_seconds=60))
         self.daemon = Daemon(self.phone, [self.account])

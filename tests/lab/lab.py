@@ -281,3 +281,21 @@ def goertzel(pcm: bytes, freq: float, rate: int = 8000) -> float:
 def wav_pcm(path: Path) -> bytes:
     with wave.open(str(path), "rb") as w:
         return w.readframes(w.getnframes())
+
+
+def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 1,
+         timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+    """Run a SIPp scenario from tests/lab/sipp/ once; its exit code is its verdict (0 = every
+    call went as scripted)."""
+    port = _free_udp(local_ip)
+    return subprocess.run(
+        ["sipp", target, "-sf", str(HERE / "sipp" / scenario), "-i", local_ip, "-p", str(port),
+         "-m", str(calls), "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
+         "-trace_err"],
+        capture_output=True, text=True, timeout=timeout + 10, cwd=workdir)
+
+
+def _free_udp(ip: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
