@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.config import SipConfig, Secret
+from firmware.config import Secret, SipConfig
 from firmware.daemon import Daemon
 from firmware.events import Event, HookLifted, HookReplaced, KeyPressed
 from firmware.phone import Phone, PhoneState, Settings
