@@ -270,6 +270,15 @@ class SipAccount:
         if self._stopping.is_set():
             return
         self._send_register(self.config.register_expires, auth)
+        cseq = self._reg_cseq
+
+        def silent() -> None:
+            # UDP retransmits for 32 s before giving up; the screen says so after a few.
+            if self._reg_cseq == cseq and time.monotonic() >= self.registered_until:
+                self._set_status("registering",
+                                 f"No answer from {self.config.server}:{self.config.port}")
+
+        self.transport.later(4.0, silent)
 
     def _register_response(self, resp: Message | None) -> None:
         if self._stopping.is_set():
