@@ -1,7 +1,8 @@
-"""RTP pieces without sockets: RFC 4733 packets byte by byte, the jitter buffer, G.711 at 16 bits."""
+"""RTP without sockets: RFC 4733 packets byte by byte, the jitter buffer, 16-bit G.711."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 
@@ -53,7 +54,7 @@ def test_jitter_buffer_reorders_drops_duplicates_and_conceals(order, lost, base)
     # The first frame after a real one that went missing fades the last frame: no click to 0
     # (after three in a row the buffer falls silent).
     last = max((i for i, v in enumerate(values) if v % 700 == 1), default=-1)
-    inside = [b for i, (a, b) in enumerate(zip(values, values[1:], strict=False))
+    inside = [b for i, (a, b) in enumerate(itertools.pairwise(values))
               if i + 1 < last and a % 700 == 1 and b % 700 != 1]
     assert all(v > 0 for v in inside), inside
     assert len(jb.packets) <= 50
