@@ -21,9 +21,10 @@ def start(tmp_path: Path, double: OdooDouble, port: int) -> subprocess.Popen[byt
     path.write_text(f"""
 [sip]
 server = "127.0.0.1"
+port = 9                # nothing answers SIP here (tests with a registrar use the lab)
 username = "101"
 password = "pw101"
-bind = "127.0.0.2"
+bind = "127.0.0.2:0"     # any free port
 
 [phone]
 name = "Alice Martin"

@@ -18,9 +18,10 @@ def config(tmp_path: Path, port: int, display: str) -> Path:
     path.write_text(f"""
 [sip]
 server = "127.0.0.1"
+port = 9                # nothing answers SIP here (tests with a registrar use the lab)
 username = "101"
 password = "pw101-secret"
-bind = "127.0.0.2"
+bind = "127.0.0.2:0"     # any free port
 
 [phone]
 state_dir = "{tmp_path}"

@@ -20,9 +20,10 @@ def simulator(tmp_path):
     path.write_text(f"""
 [sip]
 server = "127.0.0.1"
+port = 9                # nothing answers SIP here (tests with a registrar use the lab)
 username = "101"
 password = "pw101-secret"
-bind = "127.0.0.2"
+bind = "127.0.0.2:0"     # any free port
 
 [phone]
 name = "Alice Martin"
