@@ -138,6 +138,8 @@ def test_token_is_required_when_set_and_never_shown(tmp_path):
 
 def test_registration_shows_in_state_and_on_screen(phone):
     daemon, base = phone
+    # After the SIP adapter's own first word, so it cannot overwrite the one posted here.
+    wait_for(lambda: state(base)["registration_reason"], what="the adapter's status")
     daemon.post(RegistrationChanged("registered"))
     doc = wait_for(lambda: (d := state(base))["registration"] == "registered" and d,
                    what="registered")
