@@ -75,6 +75,7 @@ class SipConfig:
     bind: str | None = None  # "address[:port]"
     register_expires: int = 300
     tls_verify: bool = True
+    tls_ca_file: str = ""  # a CA bundle for a PBX whose certificate a public CA did not sign
     no_rtp_seconds: int = 60
 
     @property
@@ -424,6 +425,7 @@ def _sip(raw: dict[str, Any], problems: list[str], base: Path) -> SipConfig | No
         bind=c.get("bind", str, check=_host_port),
         register_expires=c.get("register_expires", int, 300, check=_between(30, 86400)),
         tls_verify=c.get("tls_verify", bool, True),
+        tls_ca_file=c.get("tls_ca_file", str, "", check=_non_empty),
         no_rtp_seconds=c.get("no_rtp_seconds", int, 60, check=_between(5, 3600)),
     )
     c.finish([*_names(SipConfig), "password_file"])

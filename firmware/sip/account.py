@@ -17,6 +17,7 @@ import itertools
 import logging
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -82,7 +83,10 @@ class SipAccount:
         self.auth_user = config.auth_username or config.username
         self.password = config.password.reveal()
         self.post: Post = lambda e: None
-        self.transport = Transport(("0.0.0.0", 0), self._request, self._stray)
+        self.transport = Transport(("0.0.0.0", 0), self._request, self._stray,
+                                   kind=config.transport, tls=self._tls_context(),
+                                   server_name=config.server)
+        self.transport.on_disconnect = self._disconnected
         self.proxy: Addr = ("", 0)
         self.local_ip = ""
         self.local_port = 0
@@ -105,11 +109,23 @@ class SipAccount:
 
     # ------------------------------------------------------------------ identity
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.config.transport != "tls":
+            return None
+        context = ssl.create_default_context(cafile=self.config.tls_ca_file or None)
+        if not self.config.tls_verify:
+            log.warning("SIP: TLS without checking the server's certificate (tls_verify off)")
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
     def via(self) -> str:
-        return f"SIP/2.0/UDP {self.local_ip}:{self.local_port};branch={new_branch()};rport"
+        return (f"SIP/2.0/{self.config.transport.upper()} {self.local_ip}:{self.local_port};"
+                f"branch={new_branch()};rport")
 
     def contact(self) -> str:
-        return f"<sip:{self.config.username}@{self.local_ip}:{self.local_port}>"
+        suffix = f";transport={self.config.transport}" if self.transport.reliable else ""
+        return f"<sip:{self.config.username}@{self.local_ip}:{self.local_port}{suffix}>"
 
     def display(self) -> str:
         name = self.display_name.replace('"', "")
@@ -151,12 +167,24 @@ class SipAccount:
                 host = self._route_ip(self.proxy)
             self.transport.bind_addr = (host, port)
             try:
-                self.transport.open()
-            except OSError as exc:
-                self._set_status("registering", f"SIP port {host}:{port} in use" if
-                                 exc.errno == 98 else f"Cannot use {host}:{port}: {exc.strerror}")
-                log.error("SIP: cannot bind %s:%d (%s); retrying in %.0f s", host, port,
-                          exc.strerror, delay)
+                self.transport.open(self.proxy)
+            except ssl.SSLCertVerificationError as exc:
+                self._set_status("registering", f"TLS: {self.config.server}'s certificate "
+                                                f"is not trusted")
+                log.error("SIP: TLS to %s:%d: %s; retrying in %.0f s", *self.proxy,
+                          exc.verify_message, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 60.0)
+                continue
+            except (OSError, ssl.SSLError) as exc:
+                if self.transport.reliable:
+                    reason = f"Cannot connect to {self.config.server}:{self.config.port}"
+                elif getattr(exc, "errno", None) == 98:
+                    reason = f"SIP port {host}:{port} in use"
+                else:
+                    reason = f"Cannot use {host}:{port}: {getattr(exc, 'strerror', exc)}"
+                self._set_status("registering", reason)
+                log.error("SIP: %s (%s); retrying in %.0f s", reason, exc, delay)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, 60.0)
                 continue
@@ -332,6 +360,17 @@ class SipAccount:
         until = self.registered_until
         self.transport.later(expires, lambda: self._expired(until))
 
+    def _disconnected(self, reason: str) -> None:
+        """TCP/TLS: the proxy closed our connection; register again over a new one now."""
+        if self._stopping.is_set():
+            return
+        with self.transport.lock:
+            if self.transport.reconnect():
+                self.local_ip, self.local_port = self.transport.local
+                self._register()
+            else:
+                self._retry(f"Cannot connect to {self.config.server}:{self.config.port}")
+
     def _expired(self, until: float) -> None:
         if self.registered_until == until and self.status[0] == "registered":
             self._set_status("registering", "Registration expired")
@@ -355,6 +394,12 @@ class SipAccount:
         except OSError:
             self._retry(f"Cannot resolve {self.config.server}")
             return
+        if self.transport.reliable and self.transport.sock is None:
+            self.transport.peer = self.proxy
+            if not self.transport.reconnect():
+                self._retry(f"Cannot connect to {self.config.server}:{self.config.port}")
+                return
+            self.local_ip, self.local_port = self.transport.local
         self._register()
 
     # ------------------------------------------------------------------ incoming traffic

@@ -1,10 +1,12 @@
-"""SIP over UDP: the socket, a receive loop no datagram can kill, retransmission and timers.
+"""SIP over UDP, TCP or TLS: the socket, a receive loop nothing can kill, retransmission, timers.
 
-Owns: the SIP socket, the receive thread, the timer thread (`later`), client transactions
-(retransmit with T1 doubling to T2, give up after 64*T1, match responses by Via branch and
-method) and the response cache of server transactions (a retransmitted request gets the same
-answer again, never a second call). Never touches: what a message means (account.py and call.py
-decide).
+Owns: the SIP socket (UDP: one bound socket; TCP and TLS: one connection to the proxy, which the
+proxy reuses for requests to us, re-opened when it drops), the receive thread, the timer thread
+(`later`), client transactions (on UDP retransmit with T1 doubling to T2; give up after 64*T1;
+match responses by Via branch and method) and the response cache of server transactions (a
+retransmitted request gets the same answer again, never a second call). TLS verifies the
+server's certificate and name unless told not to. Never touches: what a message means
+(account.py and call.py decide).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import heapq
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -55,8 +58,14 @@ class Transport:
     receive thread, under `lock`; so do timers. Everything that touches SIP state holds `lock`."""
 
     def __init__(self, bind: Addr, on_request: Callable[[Message, Addr], None],
-                 on_stray_response: Callable[[Message, Addr], None]) -> None:
+                 on_stray_response: Callable[[Message, Addr], None], kind: str = "udp",
+                 tls: ssl.SSLContext | None = None, server_name: str = "") -> None:
         self.bind_addr = bind
+        self.kind = kind  # udp | tcp | tls
+        self.tls = tls
+        self.server_name = server_name
+        self.peer: Addr | None = None  # TCP/TLS: the proxy we are connected to
+        self.on_disconnect: Callable[[str], None] = lambda reason: None
         self.on_request = on_request
         self.on_stray_response = on_stray_response
         self.lock = threading.RLock()
@@ -69,6 +78,7 @@ class Transport:
         self._cond = threading.Condition(self.lock)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._buffer = b""
 
     @property
     def local(self) -> Addr:
@@ -76,20 +86,61 @@ class Transport:
         addr = self.sock.getsockname()
         return addr[0], addr[1]
 
-    def open(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.bind(self.bind_addr)
-        except OSError:
-            sock.close()
-            raise
-        sock.settimeout(0.5)
-        self.sock = sock
+    @property
+    def reliable(self) -> bool:
+        return self.kind != "udp"
+
+    def open(self, peer: Addr | None = None) -> None:
+        """UDP: bind. TCP/TLS: connect to `peer` from the bind address (OSError, ssl errors
+        name the cause)."""
+        if self.reliable:
+            assert peer is not None
+            self.peer = peer
+            self.sock = self._connect()
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind(self.bind_addr)
+            except OSError:
+                sock.close()
+                raise
+            sock.settimeout(0.5)
+            self.sock = sock
         self._stop.clear()
         for target, name in ((self._recv_loop, "sip-recv"), (self._timer_loop, "sip-timers")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _connect(self) -> socket.socket:
+        assert self.peer is not None
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            raw.bind((self.bind_addr[0], 0))
+            raw.settimeout(5)
+            raw.connect(self.peer)
+            sock: socket.socket = raw
+            if self.kind == "tls":
+                assert self.tls is not None
+                sock = self.tls.wrap_socket(raw, server_hostname=self.server_name)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            raise
+        sock.settimeout(0.5)
+        self._buffer = b""
+        return sock
+
+    def reconnect(self) -> bool:
+        """TCP/TLS: a new connection after the old one dropped (True when it worked)."""
+        if not self.reliable or self.sock is not None:
+            return self.sock is not None
+        try:
+            self.sock = self._connect()
+            return True
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("SIP: cannot connect to %s:%d over %s: %s", *(self.peer or ("?", 0)),
+                        self.kind.upper(), exc)
+            return False
 
     def close(self) -> None:
         self._stop.set()
@@ -135,6 +186,17 @@ class Transport:
 
     def send(self, msg: Message | bytes, dest: Addr) -> None:
         data = msg if isinstance(msg, bytes) else msg.encode()
+        if self.reliable:
+            # Everything goes over the one connection to the proxy, whatever the next hop.
+            if self.sock is None and not self._stop.is_set():
+                self.reconnect()
+            if self.sock is None:
+                return
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                log.debug("send over %s failed: %s", self.kind, exc)
+            return
         if self.sock is None:
             return
         try:
@@ -161,8 +223,9 @@ class Transport:
             self.client.pop((tx.request.branch, tx.request.method), None)
             tx.on_response(None)
             return
-        if tx.invite and tx.got_provisional:
-            tx.timer = self.later(1.0, lambda: self._retransmit(tx))  # wait for the final only
+        if (tx.invite and tx.got_provisional) or self.reliable:
+            # Wait for the final answer only: TCP and TLS never lose a message themselves.
+            tx.timer = self.later(1.0, lambda: self._retransmit(tx))
             return
         self.send(tx.request, tx.dest)
         tx.interval = min(tx.interval * 2, T2) if not tx.invite else tx.interval * 2
@@ -184,6 +247,9 @@ class Transport:
     # ------------------------------------------------------------------ receiving
 
     def _recv_loop(self) -> None:
+        if self.reliable:
+            self._stream_loop()
+            return
         while not self._stop.is_set():
             sock = self.sock
             if sock is None:
@@ -204,6 +270,56 @@ class Transport:
                 # Nothing a peer sends may kill this thread: the phone would go deaf.
                 self.dropped += 1
                 log.exception("SIP message from %s:%s could not be handled", *addr)
+
+    def _stream_loop(self) -> None:
+        """TCP/TLS: messages framed by Content-Length; a dropped connection is reported."""
+        while not self._stop.is_set():
+            sock = self.sock
+            if sock is None:
+                self._stop.wait(0.5)
+                continue
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ssl.SSLWantReadError):
+                self._expire_answers()
+                continue
+            except (OSError, ssl.SSLError) as exc:
+                chunk = b""
+                reason = str(exc)
+            else:
+                reason = "closed by the proxy"
+            if not chunk:
+                if self._stop.is_set():
+                    return
+                with self.lock:
+                    if self.sock is sock:
+                        self.sock = None
+                        sock.close()
+                log.warning("SIP: the %s connection to %s:%d dropped (%s)", self.kind.upper(),
+                            *(self.peer or ("?", 0)), reason)
+                self.on_disconnect(reason)
+                continue
+            self._buffer += chunk
+            while True:
+                self._buffer = self._buffer.lstrip(b"\r\n")  # keep-alive CRLFs
+                head, sep, rest = self._buffer.partition(b"\r\n\r\n")
+                if not sep:
+                    if len(self._buffer) > 65536:
+                        self._buffer = b""  # no end of headers in 64 KiB: garbage
+                    break
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() in (b"content-length", b"l"):
+                        length = int(value.strip()) if value.strip().isdigit() else 0
+                if len(rest) < length:
+                    break
+                message, self._buffer = head + sep + rest[:length], rest[length:]
+                try:
+                    self._datagram(message, self.peer or ("", 0))
+                except Exception:
+                    self.dropped += 1
+                    log.exception("SIP message over %s could not be handled", self.kind)
 
     def _datagram(self, data: bytes, addr: Addr) -> None:
         if not data.strip(b"\r\n\0 "):

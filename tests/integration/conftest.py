@@ -1,1 +1,8 @@
-from tests.lab.fixtures import kamailio, kamailio_401, lab_dir, lab_phone, peers  # noqa: F401
+from tests.lab.fixtures import (  # noqa: F401
+    kamailio,
+    kamailio_401,
+    kamailio_tls,
+    lab_dir,
+    lab_phone,
+    peers,
+)

@@ -317,3 +317,23 @@ def test_a_call_whose_bye_never_comes_ends_after_the_silence(kamailio, peers,
     bob.proc.wait()
     phone.until(lambda s: s.call is None, "the call ended", timeout=20)
     assert [e.reason for e in phone.saw(CallEnded)] == ["network"]
+
+
+def test_tcp_registration_and_a_call_over_it(kamailio, peers, lab_phone) -> None:
+    phone = lab_phone(kamailio, transport="tcp").registered()
+    assert "transport=tcp" in phone.account.contact()
+    bob = peers(kamailio, "102")
+    _answered_call_from(phone, bob, kamailio)  # Kamailio brings the INVITE over our TCP link
+    phone.replace()
+    assert bob.wait_event("CALL_CLOSED")["param"] == "Connection reset by peer"
+
+
+def test_tls_verifies_the_server_certificate(kamailio_tls, lab_phone) -> None:
+    from tests.lab.lab import certificate
+
+    cert, _ = certificate(kamailio_tls.workdir)
+    untrusting = lab_phone(kamailio_tls, transport="tls")  # default: verify against system CAs
+    untrusting.until(lambda s: "certificate is not trusted" in s.registration_reason,
+                     "the untrusted certificate named")
+    assert untrusting.state.registration != "registered"
+    lab_phone(kamailio_tls, transport="tls", tls_ca_file=str(cert)).registered()

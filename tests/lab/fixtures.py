@@ -69,7 +69,8 @@ class LabPhone:
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
                  backoff_max: float = 4.0, **sip: object) -> None:
         self.port = free_udp(PHONE_IP)
-        self.config = SipConfig(server="127.0.0.1", port=kamailio.port, username=user,
+        port = kamailio.tls_port if sip.get("transport") == "tls" else kamailio.port
+        self.config = SipConfig(server="127.0.0.1", port=port or 0, username=user,
                                 password=Secret(password or f"pw{user}"),
                                 domain=f"127.0.0.1:{kamailio.port}",
                                 bind=f"{PHONE_IP}:{self.port}", **sip)  # type: ignore[arg-type]
@@ -138,6 +139,27 @@ def kamailio(lab_dir: Path) -> Iterator[Kamailio]:
 @pytest.fixture
 def kamailio_401(lab_dir: Path) -> Iterator[Kamailio]:
     k = Kamailio(lab_dir / "kamailio401", port=free_udp("127.0.0.1"), www_auth_all=True).start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def kamailio_tls(lab_dir: Path) -> Iterator[Kamailio]:
+    need("openssl")
+    k = Kamailio(lab_dir / "kamailio-tls", port=free_udp("127.0.0.1"),
+                 tls_port=free_udp("127.0.0.1")).start()
+    import socket
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", k.tls_port or 0), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
     yield k
     k.stop()
 

@@ -93,11 +93,24 @@ def tone_wav(path: Path, freq: float = 440.0, seconds: float = 60.0, level: floa
     return path
 
 
+def certificate(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA): (cert, key)."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)], check=True,
+                       capture_output=True)
+    return cert, key
+
+
 class Kamailio:
-    def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False) -> None:
+    def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False,
+                 tls_port: int | None = None) -> None:
         self.workdir = workdir
         self.port = port
         self.www_auth_all = www_auth_all
+        self.tls_port = tls_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "kamailio.log"
 
@@ -106,9 +119,18 @@ class Kamailio:
         cfg = (HERE / "kamailio.cfg.in").read_text()
         cfg = cfg.replace("@LISTEN@", PROXY_IP).replace("@PORT@", str(self.port))
         cfg = cfg.replace("@MODULES@", kamailio_modules())
-        path = self.workdir / "kamailio.cfg"
-        path.write_text(cfg)
-        cmd = ["kamailio", "-f", str(path), "-DD", "-E", "-w", str(self.workdir)]
+        cmd = ["kamailio", "-f", str(self.workdir / "kamailio.cfg"), "-DD", "-E", "-w",
+               str(self.workdir)]
+        if self.tls_port:
+            cert, key = certificate(self.workdir)
+            tls_cfg = self.workdir / "tls.cfg"
+            tls_cfg.write_text(f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                               f"require_certificate = no\nprivate_key = {key}\n"
+                               f"certificate = {cert}\n\n[client:default]\n"
+                               f"verify_certificate = no\nrequire_certificate = no\n")
+            cfg = cfg.replace("@TLSPORT@", str(self.tls_port)).replace("@TLSCFG@", str(tls_cfg))
+            cmd += ["-A", "WITH_TLS"]
+        (self.workdir / "kamailio.cfg").write_text(cfg)
         if self.www_auth_all:
             cmd += ["-A", "WWW_AUTH_ALL"]
         with self.log.open("a") as log:
