@@ -1,1 +1,1 @@
-"""SIP signalling (pyVoIP plus our patch layer) and the RTP media engine."""
+"""SIP signalling (a small user agent of our own, docs/sip.md) and the RTP media engine."""
