@@ -36,6 +36,20 @@ def settings_from(config: Config) -> Settings:
     )
 
 
+def make_audio(config: Config) -> NullAudio:
+    """The `[audio]` backend: null (nothing), wav (files) or pyaudio (sound cards by name)."""
+    from firmware.hw.audio import AudioEngine, PyAudioBackend, WavBackend
+
+    a = config.audio
+    if a.backend == "wav":
+        return AudioEngine(WavBackend(a.mic, a.ear), region=config.phone.region)
+    if a.backend == "pyaudio":
+        ringer = PyAudioBackend(a.ringer, capture=False) if a.ringer else None
+        return AudioEngine(PyAudioBackend(a.handset or "default"), ringer,
+                           region=config.phone.region)
+    return NullAudio()
+
+
 def hardware(config: Config) -> tuple[list[Adapter], list[ScreenSink]]:
     """The Pi's own parts for `deskphone run`: GPIO, keypad, hook, lamps and the display."""
     from firmware.hw.display import Display, open_device
@@ -90,7 +104,7 @@ def build(
     if config.odoo is not None and config.odoo.sip_from_odoo:
         config = with_sip_from_odoo(config)
     phone = Phone(settings_from(config))
-    audio = NullAudio()
+    audio = make_audio(config)
     adapters: list[Adapter] = [
         NetworkMonitor(config.sip.server, config.sip.port),
         audio,

@@ -1,22 +1,61 @@
 """Audio devices: the earpiece, the microphone and the ringer.
 
-Owns: turning `PlayTone`, `Ring` and `SetMute` into sound. Never touches: phone state or SIP.
-This first backend is `null`: it plays nothing and remembers what it was asked, so the simulator
-and tests can see the tone and the ringer (the pyaudio and wav backends come with the media
-engine).
+Owns: turning `PlayTone`, `Ring` and `SetMute` into sound, the 20 ms audio clock that feeds the
+earpiece (call audio from RTP, or the call-progress tone, or the ringtone) and collects the
+microphone for RTP, and the three backends of DESIGN.md:
+- `null`: no device; remembers what it was asked (the simulator's default and most tests);
+- `wav`: the microphone is a WAV file (silence after its end), the earpiece a WAV file written
+  in real time and closed cleanly on stop (tests and demos);
+- `pyaudio`: the handset (and optionally a separate ringer) sound card by name, 20 ms frames, a
+  clear error naming a device that is missing or busy, and recovery when a USB card is unplugged
+  and plugged back. ALSA's and JACK's start-up chatter is silenced.
+Never touches: SIP or the phone's state. RTP calls `source()` and `sink()` from its own thread;
+`execute` only swaps which tone plays and returns at once.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import ctypes
+import ctypes.util
 import logging
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import Any, Protocol
 
 from firmware.daemon import Post
-from firmware.events import Action, PlayTone, Ring, SetMute
+from firmware.events import Action, AdapterFailed, PlayTone, Ring, SetMute
+from firmware.hw.tones import FRAME, ToneGenerator, plan
+from firmware.sip import g711
 
 log = logging.getLogger("audio")
 
+RATE = 8000
+FRAME_BYTES = FRAME * 2
+SILENCE = bytes(FRAME_BYTES)
+FRAME_SECONDS = FRAME / RATE
+
+
+class AudioError(RuntimeError):
+    """A device is missing, busy or unusable; the message names it."""
+
+
+class Backend(Protocol):
+    def open(self) -> None: ...
+
+    def write(self, pcm: bytes) -> None: ...
+
+    def read(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
 
 class NullAudio:
+    """No sound device at all: tones and the ringer are remembered, not played."""
+
     name = "audio"
     handles: tuple[type[Action], ...] = (PlayTone, Ring, SetMute)
 
@@ -39,7 +78,7 @@ class NullAudio:
 
     def source(self) -> bytes:
         """The microphone's next 20 ms (8 kHz, 16-bit): silence."""
-        return bytes(320)
+        return SILENCE
 
     def sink(self, pcm: bytes) -> None:
         """The earpiece takes 20 ms of call audio: dropped."""
@@ -47,3 +86,303 @@ class NullAudio:
     def stop(self) -> None:
         self.tone = None
         self.ringing = False
+
+
+class AudioEngine(NullAudio):
+    """A real earpiece (and maybe ringer): a 20 ms clock thread mixes what is to be heard."""
+
+    def __init__(self, handset: Backend, ringer: Backend | None = None,
+                 region: str | None = None) -> None:
+        super().__init__()
+        self.handset = handset
+        self.ringer = ringer
+        self.region = region
+        # RTP's clock pushes, ours pulls: both tick every 20 ms, so two frames of slack absorb
+        # their phase jitter (playout starts once two are queued; an underrun re-primes).
+        self.call_frames: collections.deque[bytes] = collections.deque(maxlen=6)
+        self._primed = False
+        self._mic_primed = False
+        self.underruns = 0
+        self.mic_frames: collections.deque[bytes] = collections.deque(maxlen=10)
+        self._tone: ToneGenerator | None = None
+        self._ring: ToneGenerator | None = None
+        self._post: Post = lambda e: None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._broken: dict[str, float] = {}  # device -> when to try it again
+        self.frames = 0
+        self.late = 0
+
+    def start(self, post: Post) -> None:
+        self._post = post
+        for label, dev in (("handset", self.handset), ("ringer", self.ringer)):
+            if dev is None:
+                continue
+            try:
+                dev.open()
+            except AudioError as exc:
+                self._fail(label, str(exc))
+        self._thread = threading.Thread(target=self._run, name="audio", daemon=True)
+        self._thread.start()
+
+    def execute(self, action: Action) -> None:
+        super().execute(action)
+        if isinstance(action, PlayTone):
+            self._tone = ToneGenerator(plan(action.tone, self.region)) if action.tone else None
+        elif isinstance(action, Ring):
+            self._ring = ToneGenerator(plan("ringtone", self.region)) if action.on else None
+
+    def source(self) -> bytes:
+        # Same two-frame slack as the earpiece, for the same two clocks the other way round.
+        if not self._mic_primed:
+            if len(self.mic_frames) < 2:
+                return SILENCE
+            self._mic_primed = True
+        try:
+            return self.mic_frames.popleft()
+        except IndexError:
+            self._mic_primed = False
+            self.underruns += 1
+            return SILENCE
+
+    def sink(self, pcm: bytes) -> None:
+        self.call_frames.append(pcm)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        for dev in (self.handset, self.ringer):
+            if dev is not None:
+                with contextlib.suppress(Exception):
+                    dev.close()
+        super().stop()
+
+    # ------------------------------------------------------------------ the 20 ms clock
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            delay = start + n * FRAME_SECONDS - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            elif delay < -5 * FRAME_SECONDS:
+                self.late += 1
+                start, n = time.monotonic(), 0  # after a stall: on from now, no burst
+            try:
+                self._tick()
+            except Exception:
+                log.exception("audio tick failed")
+
+    def _call_frame(self) -> bytes | None:
+        if not self._primed:
+            if len(self.call_frames) < 2:
+                return None
+            self._primed = True
+        if not self.call_frames:
+            self._primed = False
+            self.underruns += 1
+            return None
+        return self.call_frames.popleft()
+
+    def _tick(self) -> None:
+        ear = self._call_frame()
+        tone = self._tone.frame() if self._tone is not None else None
+        ring = self._ring.frame() if self._ring is not None else None
+        if tone is not None:
+            ear = tone if ear is None else g711_mix(ear, tone)
+        if ring is not None and self.ringer is None:
+            ear = ring if ear is None else g711_mix(ear, ring)
+        self._io("handset", self.handset, ear or SILENCE, capture=True)
+        if self.ringer is not None:
+            self._io("ringer", self.ringer, ring or SILENCE, capture=False)
+        self.frames += 1
+
+    def _io(self, label: str, dev: Backend, pcm: bytes, capture: bool) -> None:
+        retry = self._broken.get(label)
+        if retry is not None:
+            if time.monotonic() < retry:
+                return
+            try:
+                dev.close()
+                dev.open()
+            except AudioError as exc:
+                self._broken[label] = time.monotonic() + 2.0
+                log.debug("%s still unusable: %s", label, exc)
+                return
+            del self._broken[label]
+            log.info("%s device works again", label)
+            self._post(AdapterFailed("audio", ""))
+        try:
+            dev.write(pcm)
+            if capture:
+                self.mic_frames.append(dev.read())
+        except Exception as exc:
+            # A USB card pulled out mid-call: say so, keep the call, try the device again.
+            self._fail(label, f"{label} device failed: {exc}")
+
+    def _fail(self, label: str, message: str) -> None:
+        log.error("%s", message)
+        self._broken[label] = time.monotonic() + 2.0
+        self._post(AdapterFailed("audio", message))
+
+
+def g711_mix(a: bytes, b: bytes) -> bytes:
+    return g711.mix(a, b)
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class WavBackend:
+    """The microphone is a WAV (8 kHz mono 16-bit), the earpiece a WAV written as it plays."""
+
+    def __init__(self, mic: str | Path | None, ear: str | Path | None) -> None:
+        self.mic_path = Path(mic) if mic else None
+        self.ear_path = Path(ear) if ear else None
+        self._mic: wave.Wave_read | None = None
+        self._ear: wave.Wave_write | None = None
+
+    def open(self) -> None:
+        if self.mic_path is not None:
+            try:
+                mic = wave.open(str(self.mic_path), "rb")  # noqa: SIM115 (kept open: read per frame)
+            except (OSError, wave.Error, EOFError) as exc:
+                raise AudioError(f"audio: cannot read the microphone file {self.mic_path}: "
+                                 f"{exc}") from exc
+            if (mic.getframerate(), mic.getnchannels(), mic.getsampwidth()) != (RATE, 1, 2):
+                mic.close()
+                raise AudioError(f"audio: {self.mic_path} must be 8000 Hz mono 16-bit "
+                                 f"(sox in.wav -r 8000 -c 1 -b 16 out.wav)")
+            self._mic = mic
+        if self.ear_path is not None:
+            self.ear_path.parent.mkdir(parents=True, exist_ok=True)
+            ear = wave.open(str(self.ear_path), "wb")  # noqa: SIM115 (closed in close())
+            ear.setnchannels(1)
+            ear.setsampwidth(2)
+            ear.setframerate(RATE)
+            self._ear = ear
+
+    def write(self, pcm: bytes) -> None:
+        if self._ear is not None:
+            self._ear.writeframes(pcm)
+
+    def read(self) -> bytes:
+        if self._mic is None:
+            return SILENCE
+        data = self._mic.readframes(FRAME)
+        return data + bytes(FRAME_BYTES - len(data))  # silence after the end
+
+    def close(self) -> None:
+        if self._mic is not None:
+            self._mic.close()
+            self._mic = None
+        if self._ear is not None:
+            self._ear.close()  # writes the header's final length
+            self._ear = None
+
+
+_ALSA_HANDLER: Any = None
+
+
+def silence_alsa() -> None:
+    """PortAudio's start-up makes ALSA print dozens of lines; route them to nowhere."""
+    global _ALSA_HANDLER
+    if _ALSA_HANDLER is not None:
+        return
+    name = ctypes.util.find_library("asound")
+    if not name:
+        return
+    try:
+        asound = ctypes.cdll.LoadLibrary(name)
+        handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                        ctypes.c_int, ctypes.c_char_p)
+        _ALSA_HANDLER = handler_type(lambda *args: None)  # kept: C holds the pointer
+        asound.snd_lib_error_set_handler(_ALSA_HANDLER)
+    except (OSError, AttributeError):
+        pass
+    jack = ctypes.util.find_library("jack")
+    if jack:
+        with contextlib.suppress(OSError, AttributeError):
+            lib = ctypes.cdll.LoadLibrary(jack)
+            quiet = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda msg: None)
+            lib.jack_set_error_function(quiet)
+            lib.jack_set_info_function(quiet)
+            globals()["_JACK_HANDLER"] = quiet
+
+
+class PyAudioBackend:
+    """One sound card through PortAudio: output (and input, for the handset) by device name."""
+
+    def __init__(self, device: str, capture: bool = True) -> None:
+        self.device = device
+        self.capture = capture
+        self._pa: Any = None
+        self._out: Any = None
+        self._in: Any = None
+
+    def _find(self, pa: Any, output: bool) -> int | None:
+        if not self.device or self.device == "default":
+            return None
+        key = "maxOutputChannels" if output else "maxInputChannels"
+        names = []
+        for i in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(i)
+            names.append(str(info["name"]))
+            if self.device.lower() in str(info["name"]).lower() and info[key] > 0:
+                return i
+        raise AudioError(f"audio: no {'output' if output else 'input'} device named "
+                         f"{self.device!r} (have: {', '.join(names) or 'none'})")
+
+    def open(self) -> None:
+        silence_alsa()
+        import pyaudio
+
+        self._pa = pyaudio.PyAudio()
+        try:
+            out = self._find(self._pa, True)
+            self._out = self._pa.open(format=pyaudio.paInt16, channels=1, rate=RATE,
+                                      output=True, output_device_index=out,
+                                      frames_per_buffer=FRAME)
+            if self.capture:
+                inp = self._find(self._pa, False)
+                self._in = self._pa.open(format=pyaudio.paInt16, channels=1, rate=RATE,
+                                         input=True, input_device_index=inp,
+                                         frames_per_buffer=FRAME)
+        except AudioError:
+            self.close()
+            raise
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise AudioError(f"audio: cannot open {self.device or 'the default device'!r} "
+                             f"(missing or busy?): {exc}") from exc
+
+    def write(self, pcm: bytes) -> None:
+        if self._out is None:
+            raise AudioError(f"audio: {self.device!r} is not open")
+        self._out.write(pcm, exception_on_underflow=False)
+
+    def read(self) -> bytes:
+        if self._in is None:
+            return SILENCE
+        data = self._in.read(FRAME, exception_on_overflow=False)
+        return bytes(data)
+
+    def close(self) -> None:
+        for stream in (self._out, self._in):
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.stop_stream()
+                    stream.close()
+        self._out = self._in = None
+        if self._pa is not None:
+            with contextlib.suppress(Exception):
+                self._pa.terminate()
+            self._pa = None
+
+
+def level(pcm: bytes) -> int:
+    return g711.rms(pcm)

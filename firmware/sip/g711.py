@@ -28,3 +28,8 @@ def scale(pcm: bytes, factor: float) -> bytes:
 
 def rms(pcm: bytes) -> int:
     return audioop.rms(pcm, 2)
+
+
+def mix(a: bytes, b: bytes) -> bytes:
+    """Two 16-bit frames summed, clipped at full scale."""
+    return audioop.add(a, b, 2)
