@@ -51,6 +51,32 @@ def dtmf_packets(event: int, ms: int = DTMF_MS, ptime: int = 20, volume: int = 1
     return out
 
 
+class Pacer:
+    """When to send frame n: at start + n * period on a monotonic clock. No drift however long
+    the call (nothing accumulates), and after a stall longer than `max_late` frames it skips
+    ahead instead of sending the backlog in a burst (`wait()` returns how many it skipped, so
+    the RTP timestamp can jump by as much)."""
+
+    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic,
+                 max_late: int = 5) -> None:
+        self.period = period
+        self.clock = clock
+        self.max_late = max_late
+        self.start = clock()
+        self.n = 0
+
+    def delay(self) -> tuple[float, int]:
+        """(seconds to wait before the next frame, frames skipped)."""
+        self.n += 1
+        delay = self.start + self.n * self.period - self.clock()
+        skipped = 0
+        if delay < -self.max_late * self.period:
+            skipped = int(-delay / self.period)
+            self.n += skipped
+            delay = self.start + self.n * self.period - self.clock()
+        return max(0.0, delay), skipped
+
+
 class JitterBuffer:
     """Packets in, one frame per tick out, in sequence order.
 
@@ -217,22 +243,15 @@ class RtpSession:
     # ------------------------------------------------------------------ sending
 
     def _send_loop(self) -> None:
-        frame_s = self.ptime / 1000
-        start = time.monotonic()
-        n = 0
+        pacer = Pacer(self.ptime / 1000)
         dtmf: list[tuple[bool, bytes]] = []
         dtmf_ts = 0
         while not self._stop.is_set():
-            n += 1
-            due = start + n * frame_s
-            delay = due - time.monotonic()
+            delay, skipped = pacer.delay()
             if delay > 0:
                 self._stop.wait(delay)
-            elif delay < -5 * frame_s:
-                # A stall (a busy CPU, a suspended VM): skip ahead on the timestamp, no burst.
-                skipped = int(-delay / frame_s)
-                n += skipped
-                self.ts += skipped * RATE * self.ptime // 1000
+            # A stall (a busy CPU, a suspended VM): the timestamp moves on, nothing bursts.
+            self.ts += skipped * RATE * self.ptime // 1000
             samples = RATE * self.ptime // 1000
             pcm = self.source()
             played = self.buffer.get() if not self.held else None

@@ -98,8 +98,10 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
     if chosen is None:
         raise SdpError(f"no common codec in {pts}")
     dtmf = next((pt for pt in pts if rtpmap.get(pt, "").startswith("telephone-event")), None)
-    return Media(address, port, chosen, dtmf, ptime if ptime in (10, 20, 30, 40) else 20,
-                 direction)
+    # ptime is the far end's preference (RFC 4566); every device here works in 20 ms frames,
+    # which every G.711 endpoint accepts, so we send 20 ms whatever it asked for.
+    del ptime
+    return Media(address, port, chosen, dtmf, 20, direction)
 
 
 def answer_direction(offered: str) -> str:

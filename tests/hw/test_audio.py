@@ -91,3 +91,55 @@ def test_pyaudio_through_alsa_file_plugin_is_bit_exact_both_ways(tmp_path: Path)
     assert verdict["stream_in_ear"], verdict  # 100 RTP packets -> earpiece, bit-exact, in order
     assert verdict["payloads"] >= 80 and verdict["mouth_run"] >= 80, verdict  # mouthpiece -> RTP
     assert "ALSA lib" not in done.stderr  # PortAudio's start-up noise is silenced
+
+
+def test_a_sound_card_pulled_out_mid_call_is_named_and_taken_back(tmp_path: Path) -> None:
+    from firmware.events import AdapterFailed, Event
+
+    class Flaky:
+        """A USB card: works, is unplugged (writes fail, reopening fails), comes back."""
+
+        def __init__(self) -> None:
+            self.plugged = True
+            self.writes = 0
+
+        def open(self) -> None:
+            if not self.plugged:
+                raise AudioError("audio: no output device named 'USB Audio' (have: none)")
+
+        def close(self) -> None: ...
+
+        def write(self, pcm: bytes) -> None:
+            if not self.plugged:
+                raise OSError(-9999, "Unanticipated host error")
+            self.writes += 1
+
+        def read(self) -> bytes:
+            return bytes(320)
+
+    card = Flaky()
+    posted: list[Event] = []
+    engine = AudioEngine(card)  # type: ignore[arg-type]
+    engine.start(posted.append)
+    wait_for(lambda: card.writes > 5, what="audio flowing")
+    card.plugged = False
+    wait_for(lambda: any(isinstance(e, AdapterFailed) and e.message for e in posted),
+             what="the failure named")
+    failure = next(e for e in posted if isinstance(e, AdapterFailed) and e.message)
+    assert "handset device failed" in failure.message
+    card.plugged = True
+    wait_for(lambda: posted and posted[-1] == AdapterFailed("audio", ""), timeout=5,
+             what="the problem cleared")
+    writes = card.writes
+    wait_for(lambda: card.writes > writes + 5, what="audio flowing again")
+    engine.stop()
+
+
+def test_a_missing_device_is_named_with_the_ones_there_are(tmp_path: Path) -> None:
+    (tmp_path / ".asoundrc").write_text('pcm.!default { type null }\n')
+    code = ("from firmware.hw.audio import PyAudioBackend, AudioError\n"
+            "try:\n    PyAudioBackend('USB Audio Device').open()\n"
+            "except AudioError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, env={**os.environ, "HOME": str(tmp_path)})
+    assert "no output device named 'USB Audio Device' (have: " in done.stdout, done.stderr

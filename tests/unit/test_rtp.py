@@ -70,3 +70,75 @@ def test_g711_at_16_bits_keeps_the_codecs_own_precision() -> None:
         snr = 10 * math.log10(sum(x * x for x in struct.unpack("<800h", pcm)) /
                               max(1, sum(e * e for e in err)))
         assert snr > 33  # G.711's own limit is about 37 dB for speech-like levels
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pacing_has_no_drift_over_an_hour() -> None:
+    from firmware.sip.media import Pacer
+
+    clock = FakeClock()
+    pacer = Pacer(0.02, clock)
+    for _ in range(180_000):  # an hour of 20 ms frames, each late by a little work
+        delay, skipped = pacer.delay()
+        assert skipped == 0
+        clock.now += delay + 0.0003  # the send itself takes time
+    assert abs(clock.now - (100.0 + 180_000 * 0.02)) < 0.001  # no accumulated drift
+
+
+def test_pacing_skips_ahead_after_a_stall_instead_of_bursting() -> None:
+    from firmware.sip.media import Pacer
+
+    clock = FakeClock()
+    pacer = Pacer(0.02, clock)
+    for _ in range(10):
+        delay, _ = pacer.delay()
+        clock.now += delay
+    clock.now += 1.0  # the machine froze for a second
+    delay, skipped = pacer.delay()
+    assert skipped == 49 and delay < 0.02  # one frame now, the timestamp jumps by 49 frames
+    delay, skipped = pacer.delay()
+    assert skipped == 0 and 0.0 < delay <= 0.02  # then the normal rhythm, not a burst
+
+
+def test_jitter_buffer_under_clock_skew_stays_bounded() -> None:
+    jb = JitterBuffer()
+    # The sender's clock runs 1 % fast: 101 packets arrive for every 100 frames we play.
+    seq, played = 0, 0
+    for tick in range(10_000):
+        for _ in range(2 if tick % 100 == 0 else 1):
+            jb.put(seq & 0xFFFF, seq * 160, frame(seq % 1000 + 1), tick * 0.02)
+            seq += 1
+        if jb.get() is not None:
+            played += 1
+    assert len(jb.packets) <= 50  # memory stays constant
+    assert played >= 9_990
+
+
+def test_mute_sends_silence_not_nothing() -> None:
+    import socket
+
+    from firmware.sip.media import RtpSession
+
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    far.settimeout(2)
+    loud = struct.pack("<160h", *([8000] * 160))
+    s = RtpSession("127.0.0.1", lambda: loud, lambda p: None, lambda d: None, (46000, 46499))
+    s.open()
+    s.start("127.0.0.1", far.getsockname()[1], 0, None)
+    try:
+        assert g711.decode(far.recv(2048)[12:], 0) != bytes(320)
+        s.muted = True
+        payloads = [far.recv(2048)[12:] for _ in range(5)]
+        assert all(len(p) == 160 for p in payloads)  # packets keep flowing ...
+        assert g711.rms(g711.decode(payloads[-1], 0)) < 10  # ... and carry silence
+    finally:
+        s.stop()
+        far.close()
