@@ -155,7 +155,7 @@ def pacing_pyvoip(seconds: float) -> list[float]:
 
 def pacing_baresip(seconds: float) -> list[float] | None:
     try:
-        from tests.lab.fixtures import LabPhone, free_udp, peer_ports
+        from tests.lab.fixtures import LabPhone, lab_port, peer_ports
         from tests.lab.lab import Baresip, Kamailio, tone_wav
     except ImportError:
         return None
@@ -165,7 +165,7 @@ def pacing_baresip(seconds: float) -> list[float] | None:
     if not shutil.which("baresip") or not Path("/usr/sbin/kamailio").exists():
         return None
     work = Path(tempfile.mkdtemp(prefix="bench-audio-"))
-    kam = Kamailio(work / "k", port=free_udp("127.0.0.1")).start()
+    kam = Kamailio(work / "k", port=lab_port()).start()
     sip, ctrl = peer_ports()
     bob = Baresip(work / "bob", "102", sip, ctrl, tone_wav(work / "t.wav", 440, seconds + 30),
                   "auto", proxy_port=kam.port).start()

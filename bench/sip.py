@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware.events import CallAnswered, HookLifted, HookReplaced, KeyPressed, Ring
-from tests.lab.fixtures import LabPhone, free_udp, peer_ports
+from tests.lab.fixtures import LabPhone, free_udp, lab_port, peer_ports
 from tests.lab.lab import Baresip, Kamailio, tone_wav
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -105,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     root = str(Path(__file__).resolve().parents[1])
     work = Path(tempfile.mkdtemp(prefix="bench-sip-"))
-    kam = Kamailio(work / "kamailio", port=free_udp("127.0.0.1")).start()
+    kam = Kamailio(work / "kamailio", port=lab_port()).start()
     wav = tone_wav(work / "tone.wav", 440, 600)
     sip, ctrl = peer_ports()
     bob = Baresip(work / "bob", "102", sip, ctrl, wav, "auto", proxy_port=kam.port).start()

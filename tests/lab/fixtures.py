@@ -29,16 +29,39 @@ def free_udp(ip: str) -> int:
         return int(s.getsockname()[1])
 
 
-_next_peer = [0]
+def _free(port: int, ip: str = "127.0.0.1") -> bool:
+    """Both UDP and TCP `port` can be bound on `ip` right now."""
+    import socket
+
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((ip, port))
+            except OSError:
+                return False
+    return True
+
+
+_next_port = [0]
+
+
+def lab_port(span: int = 1) -> int:
+    """A port (and the `span - 1` after it) free for UDP and TCP, below Linux's ephemeral range
+    (32768+), so no outgoing connection can take it between the check and the start."""
+    import os
+
+    for _ in range(2000):
+        _next_port[0] += 1
+        port = 11000 + ((os.getpid() * 37 + _next_port[0] * 10) % 4000) * 5
+        if all(_free(port + i) for i in range(span)):
+            return port
+    raise RuntimeError("no free lab port")
 
 
 def peer_ports() -> tuple[int, int]:
-    """SIP and ctrl ports for a baresip, 10 apart (it also binds TCP/TLS on port+1)."""
-    import os
-
-    base = 30000 + (os.getpid() % 200) * 100 + (_next_peer[0] % 10) * 10
-    _next_peer[0] += 1
-    return base, base + 5
+    """SIP and ctrl ports for a baresip (it binds UDP, TCP and TLS on sip and sip + 1)."""
+    sip = lab_port(span=3)
+    return sip, sip + 2
 
 
 @dataclass
@@ -131,14 +154,14 @@ def lab_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kamailio(lab_dir: Path) -> Iterator[Kamailio]:
-    k = Kamailio(lab_dir / "kamailio", port=free_udp("127.0.0.1")).start()
+    k = Kamailio(lab_dir / "kamailio", port=lab_port()).start()
     yield k
     k.stop()
 
 
 @pytest.fixture
 def kamailio_401(lab_dir: Path) -> Iterator[Kamailio]:
-    k = Kamailio(lab_dir / "kamailio401", port=free_udp("127.0.0.1"), www_auth_all=True).start()
+    k = Kamailio(lab_dir / "kamailio401", port=lab_port(), www_auth_all=True).start()
     yield k
     k.stop()
 
@@ -146,8 +169,7 @@ def kamailio_401(lab_dir: Path) -> Iterator[Kamailio]:
 @pytest.fixture
 def kamailio_tls(lab_dir: Path) -> Iterator[Kamailio]:
     need("openssl")
-    k = Kamailio(lab_dir / "kamailio-tls", port=free_udp("127.0.0.1"),
-                 tls_port=free_udp("127.0.0.1")).start()
+    k = Kamailio(lab_dir / "kamailio-tls", port=lab_port(), tls_port=lab_port()).start()
     import socket
     import time
 

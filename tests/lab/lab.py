@@ -135,7 +135,11 @@ class Kamailio:
             cmd += ["-A", "WWW_AUTH_ALL"]
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
-        wait_udp_port_bound(PROXY_IP, self.port)
+        try:
+            wait_udp_port_bound(PROXY_IP, self.port)
+        except TimeoutError as exc:
+            self.stop()
+            raise TimeoutError(f"{exc}; kamailio said: {self.text[-1500:]}") from None
         return self
 
     def stop(self) -> None:
@@ -172,7 +176,9 @@ class Baresip:
     def start(self) -> Baresip:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.dump_dir.mkdir(exist_ok=True)
-        rtp = f"{self.sip_port * 10 % 50000 + 10000}-{self.sip_port * 10 % 50000 + 10099}"
+        # RTP below the ephemeral range and apart from the phone's own (20000-20999).
+        base = 15000 + (self.sip_port // 5 % 50) * 100
+        rtp = f"{base}-{base + 99}"
         config = (HERE / "baresip" / "config.in").read_text()
         config = (config.replace("@SIP@", f"127.0.0.1:{self.sip_port}")
                   .replace("@RTP@", rtp).replace("@WAV@", str(self.wav))
@@ -199,6 +205,7 @@ class Baresip:
                 break
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
                     raise RuntimeError(f"baresip {self.user} did not start: "
                                        f"{(self.workdir / 'baresip.log').read_text()[-2000:]}"
                                        ) from None
