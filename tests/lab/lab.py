@@ -106,7 +106,8 @@ def certificate(workdir: Path) -> tuple[Path, Path]:
 
 class Kamailio:
     def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False,
-                 tls_port: int | None = None) -> None:
+                 tls_port: int | None = None, outside_line: bool = False) -> None:
+        self.outside_line = outside_line
         self.workdir = workdir
         self.port = port
         self.www_auth_all = www_auth_all
@@ -133,6 +134,8 @@ class Kamailio:
         (self.workdir / "kamailio.cfg").write_text(cfg)
         if self.www_auth_all:
             cmd += ["-A", "WWW_AUTH_ALL"]
+        if self.outside_line:
+            cmd += ["-A", "OUTSIDE_LINE"]
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
         try:
