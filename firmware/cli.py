@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from firmware import __version__, app, config
@@ -19,7 +21,8 @@ DESCRIPTION = """\
 Firmware of a Raspberry Pi SIP desk phone for offices that run Odoo.
 
 commands:
-  run            the phone on its hardware (the systemd service runs this)
+  run            the phone on its hardware (the systemd service runs this); without a
+                 usable config it shows what is wrong on its screen and waits for one
   simulate       the same firmware on simulated hardware: the screen in this terminal,
                  the keyboard as keypad (space = handset); --headless: control API only
   check-config   print the effective config (secrets masked), or every problem; exit 78
@@ -63,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deskphone: {args.config}: the config has problems:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        if args.command == "run":
+            # On the device: say so on the phone's own screen and wait for a good config.
+            from firmware import setup
+
+            _logging(args.log_level, None)
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            return setup.wait_for_config(args.config, exc.problems, stop)
         return config.EX_CONFIG
     if args.command == "check-config":
         print(config.render(cfg), end="")

@@ -241,6 +241,15 @@ class _Checker:
         return Secret(inline)
 
     def _read_secret_file(self, key: str, name: str) -> Secret | None:
+        # "${CREDENTIALS_DIRECTORY}/sip_password": systemd's LoadCredential= hands the service
+        # root-only secrets in a directory it names in that variable.
+        if "$" in name:
+            expanded = os.path.expandvars(name)
+            if "$" in expanded:
+                self.problem(key, f"{name}: an environment variable in it is not set (outside "
+                                  f"systemd, CREDENTIALS_DIRECTORY is unset)")
+                return None
+            name = expanded
         path = Path(name) if Path(name).is_absolute() else self.base / name
         try:
             info = path.stat()

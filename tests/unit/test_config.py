@@ -204,3 +204,16 @@ sip_from_odoo = true
     assert cfg.sip.username == "" and cfg.odoo is not None and cfg.odoo.sip_from_odoo
     found = problems(tmp_path, '[sip]\nserver = "pbx"\n')
     assert "sip.username: required" in found
+
+
+def test_secret_files_from_systemd_credentials(tmp_path, monkeypatch):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "sip_password").write_text("from-systemd\n")
+    (creds / "sip_password").chmod(0o400)
+    text = GOOD.replace('password = "s3cret-sip"',
+                        'password_file = "${CREDENTIALS_DIRECTORY}/sip_password"')
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert any("CREDENTIALS_DIRECTORY is unset" in p for p in problems(tmp_path, text))
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert config.load(write(tmp_path, text)).sip.password.reveal() == "from-systemd"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build the desk phone SD-card image with pi-gen (Raspberry Pi OS Lite, 64-bit, Bookworm).
+# Needs: Docker (pi-gen's build-docker.sh), git, python3 with `build`, about 20 GB of disk;
+# about 40-60 minutes on a 4-core x86_64 machine (stage0-2 dominate).
+#
+#   image/build.sh [--ssh-key ~/.ssh/id_ed25519.pub]
+set -euo pipefail
+cd "$(dirname "$0")"
+# pi-gen pinned to a tag, never a moving branch: the same input gives the same image.
+PI_GEN_REPO=https://github.com/RPi-Distro/pi-gen.git
+PI_GEN_REF=2024-11-19-raspios-bookworm-arm64
+WORK=${WORK:-build}
+
+ssh_key=""
+if [ "${1:-}" = "--ssh-key" ]; then
+    ssh_key=$(cat "$2")
+fi
+
+rm -rf "$WORK" && mkdir -p "$WORK"
+git clone --depth 1 --branch "$PI_GEN_REF" "$PI_GEN_REPO" "$WORK/pi-gen"
+
+# The firmware as a wheel, the unit, the example config, the docs.
+files=stage-deskphone/01-deskphone/files
+rm -rf "$files" && mkdir -p "$files"
+python3 -m pip wheel --no-deps -w "$files" ..
+cp ../systemd/deskphone.service "$files/"
+cp ../config/example.toml "$files/config.example.toml"
+cp -r ../docs "$files/docs"
+
+cp -r stage-deskphone "$WORK/pi-gen/"
+cp config "$WORK/pi-gen/config"
+# A random first-user password nobody is told: logins are by SSH key only.
+echo "FIRST_USER_PASS=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" >> "$WORK/pi-gen/config"
+if [ -n "$ssh_key" ]; then
+    {
+        echo "ENABLE_SSH=1"
+        echo "PUBKEY_SSH_FIRST_USER=\"$ssh_key\""
+        echo "PUBKEY_ONLY_SSH=1"
+    } >> "$WORK/pi-gen/config"
+fi
+(cd "$WORK/pi-gen" && ./build-docker.sh)
+ls -l "$WORK"/pi-gen/deploy/
