@@ -284,6 +284,10 @@ class Daemon:
     def _publish(self) -> None:
         snapshot = self.phone.snapshot()
         lines = tuple(screens.lines(snapshot))
+        status = self._status_line()
+        if status != self._status:  # systemd's STATUS follows the state, not only the screen
+            self._status = status
+            self.notifier.status(status)
         previous = self._published
         dim = snapshot.state.asleep
         if previous is not None and previous.lines == lines and \
@@ -298,12 +302,10 @@ class Daemon:
                 sink.show(image, list(lines), dim)
             except Exception:
                 log.exception("display failed")
-        status = self._status_line()
-        if status != self._status:
-            self._status = status
-            self.notifier.status(status)
 
     def _status_line(self) -> str:
         s = self.phone.state
         reason = f" ({s.registration_reason})" if s.registration_reason else ""
-        return f"{s.mode}; SIP {s.registration}{reason}; Odoo {s.odoo}; outbox {s.outbox}"
+        network = "; no network" if s.address is None else ""
+        return (f"{s.mode}; SIP {s.registration}{reason}; Odoo {s.odoo}; outbox {s.outbox}"
+                f"{network}")

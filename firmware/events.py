@@ -375,6 +375,11 @@ class LookupCaller(Action):
 
 
 @dataclass(frozen=True)
+class Reregister(Action):
+    """Register again now (the network came back or the phone's address changed)."""
+
+
+@dataclass(frozen=True)
 class SetLed(Action):
     """The message / missed-call lamp, when the hardware has one."""
 

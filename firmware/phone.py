@@ -55,6 +55,7 @@ from firmware.events import (
     RegistrationChanged,
     Reject,
     RemoveFromQueue,
+    Reregister,
     Ring,
     SendDtmf,
     SetHold,
@@ -971,7 +972,12 @@ def outbox(step: Step, event: Event) -> None:
 
 def network(step: Step, event: Event) -> None:
     assert isinstance(event, NetworkChanged)
+    before = step.s.address
     step.set(address=event.address)
+    if event.address and before != "" and before != event.address:
+        # Back from no network, or a new address (DHCP, Wi-Fi roaming): the registrar must
+        # hear from us now, not at the next refresh minutes away.
+        step.do(Reregister())
 
 
 def queue_updated(step: Step, event: Event) -> None:

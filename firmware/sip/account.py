@@ -35,6 +35,7 @@ from firmware.events import (
     PlaceCall,
     RegistrationChanged,
     Reject,
+    Reregister,
     SendDtmf,
     SetHold,
     SetMute,
@@ -60,7 +61,7 @@ def split_bind(bind: str | None, default_port: int = 5060) -> tuple[str, int]:
 class SipAccount:
     name = "sip"
     handles: tuple[type[Action], ...] = (PlaceCall, Answer, Reject, Hangup, Transfer, SendDtmf,
-                                         SetHold, SetMute)
+                                         SetHold, SetMute, Reregister)
 
     def __init__(
         self,
@@ -220,6 +221,10 @@ class SipAccount:
         self.transport.close()
 
     def execute(self, action: Action) -> None:
+        if isinstance(action, Reregister):
+            # DNS and a new socket may block: not on the phone's loop.
+            threading.Thread(target=self._network_back, name="sip-network", daemon=True).start()
+            return
         with self.transport.lock:
             if isinstance(action, PlaceCall):
                 self._place(action)
@@ -359,6 +364,44 @@ class SipAccount:
         self._schedule(max(5.0, expires * 0.5))
         until = self.registered_until
         self.transport.later(expires, lambda: self._expired(until))
+
+    def _network_back(self) -> None:
+        """The network returned or our address changed: rebind when the route now leaves from
+        another address (unless the config fixed one), then register at once."""
+        if self.transport.sock is None or self._stopping.is_set():
+            return  # still starting up: _bring_up registers when it can
+        self._dns.pop(self.config.server, None)
+        try:
+            proxy = self.resolve(self.config.server, self.config.port)
+        except OSError:
+            with self.transport.lock:
+                self._retry(f"Cannot resolve {self.config.server}")
+            return
+        host, port = split_bind(self.config.bind)
+        route = self._route_ip(proxy)
+        if not host and not self.transport.reliable and route not in (self.local_ip, "0.0.0.0"):
+            # Closing joins the transport's threads, which take the lock: not under it.
+            log.info("SIP: our address changed (%s -> %s): rebinding", self.local_ip, route)
+            self.transport.close()
+            self.transport.bind_addr = (route, port)
+            try:
+                self.transport.open(proxy)
+            except OSError as exc:
+                with self.transport.lock:
+                    self._retry(f"Cannot use {route}:{port}: {exc}")
+                return
+            self.local_ip, self.local_port = self.transport.local
+        with self.transport.lock:
+            self.proxy = proxy
+            if self.transport.reliable and self.transport.sock is None:
+                self.transport.peer = proxy
+                if not self.transport.reconnect():
+                    self._retry(f"Cannot connect to {self.config.server}:{self.config.port}")
+                    return
+                self.local_ip, self.local_port = self.transport.local
+            self._backoff = 0.0
+            log.info("SIP: the network is back: registering now")
+            self._register()
 
     def _disconnected(self, reason: str) -> None:
         """TCP/TLS: the proxy closed our connection; register again over a new one now."""

@@ -99,8 +99,8 @@ def _number(snap: Snapshot, number: str) -> str:
 def _status(snap: Snapshot) -> str:
     """The registration, in the header of the idle screen."""
     s = snap.state
-    if s.address is None and s.registration != "registered":
-        return "No network"
+    if s.address is None:
+        return "No network"  # even while the last registration has not expired: no calls come
     if s.registration == "registered":
         ext = snap.settings.extension
         return f"{ext} {snap.settings.name}".strip()

@@ -106,8 +106,10 @@ def certificate(workdir: Path) -> tuple[Path, Path]:
 
 class Kamailio:
     def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False,
-                 tls_port: int | None = None, outside_line: bool = False) -> None:
+                 tls_port: int | None = None, outside_line: bool = False,
+                 ip: str = PROXY_IP) -> None:
         self.outside_line = outside_line
+        self.ip = ip
         self.workdir = workdir
         self.port = port
         self.www_auth_all = www_auth_all
@@ -118,7 +120,7 @@ class Kamailio:
     def start(self) -> Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = (HERE / "kamailio.cfg.in").read_text()
-        cfg = cfg.replace("@LISTEN@", PROXY_IP).replace("@PORT@", str(self.port))
+        cfg = cfg.replace("@LISTEN@", self.ip).replace("@PORT@", str(self.port))
         cfg = cfg.replace("@MODULES@", kamailio_modules())
         cmd = ["kamailio", "-f", str(self.workdir / "kamailio.cfg"), "-DD", "-E", "-w",
                str(self.workdir)]
@@ -139,7 +141,7 @@ class Kamailio:
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
         try:
-            wait_udp_port_bound(PROXY_IP, self.port)
+            wait_udp_port_bound(self.ip, self.port)
         except TimeoutError as exc:
             self.stop()
             raise TimeoutError(f"{exc}; kamailio said: {self.text[-1500:]}") from None
