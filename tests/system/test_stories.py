@@ -32,6 +32,8 @@ class Office:
     carol: Baresip  # 103, answers at once
     outside: Baresip  # 9000: every + number nobody has
     odoo: OdooDouble
+    start: object = None  # () -> the phone's process, started again with the same config
+    proc: subprocess.Popen[bytes] | None = None
 
     def call_us(self, who: Baresip) -> None:
         who.command("dial", f"sip:101@127.0.0.1:{self.kamailio.port}")
@@ -89,17 +91,24 @@ ear = "{tmp_path / 'ear.wav'}"
 listen = "127.0.0.1:{port}"
 """)
     log = tmp_path / "deskphone.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "simulate", "--headless", "--config", str(cfg)],
-            stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def start() -> subprocess.Popen[bytes]:
+        with log.open("a") as err:
+            return subprocess.Popen(
+                [sys.executable, "-m", "firmware", "simulate", "--headless", "--config",
+                 str(cfg)], stdout=subprocess.DEVNULL, stderr=err,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
     desk = Desk(f"http://127.0.0.1:{port}", log)
+    office = Office(desk, kam, peers[0], peers[1], peers[2], odoo, start, start())
     try:
         wait_for(lambda: http("GET", f"{desk.base}/state")[0] == 200, timeout=20, what="API")
         desk.until(lambda s: s["registration"] == "registered" and s["odoo"] == "online"
                    and s["queue"], "registered, Odoo online", timeout=20)
-        yield Office(desk, kam, peers[0], peers[1], peers[2], odoo)
+        yield office
     finally:
+        proc = office.proc
+        assert proc is not None
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=10)
@@ -256,3 +265,29 @@ def test_redial(office: Office) -> None:
     d.keys("D")  # ... and D calls it
     office.carol.wait_event("CALL_ESTABLISHED", after=after)
     d.until(lambda s: connected(s) and s["call"]["remote"] == "103", "redialled")
+
+
+def test_power_loss_during_a_call_and_an_odoo_write(office: Office) -> None:
+    import time
+
+    d = office.desk
+    office.odoo.down = True  # Odoo unreachable: the call's log waits in the outbox
+    office.call_us(office.bob)
+    d.hook(True)
+    office.bob.wait_event("CALL_ESTABLISHED")
+    d.until(lambda s: connected(s) and s["outbox"] >= 2, "in a call, two writes waiting")
+    assert office.proc is not None
+    office.proc.kill()  # the power goes
+    office.proc.wait()
+    office.bob.command("hangup")
+    office.odoo.down = False
+    t0 = time.monotonic()
+    office.proc = office.start()  # type: ignore[operator]
+    wait_for(lambda: http("GET", f"{d.base}/state")[0] == 200, timeout=20, what="the API")
+    d.until(lambda s: s["registration"] == "registered", "registered again", timeout=30)
+    registered_after = time.monotonic() - t0
+    d.until(lambda s: s["outbox"] == 0, "the outbox delivered", timeout=30)
+    # What was waiting arrived, once: the call was made and answered in Odoo, nothing twice.
+    assert [w[1] for w in office.odoo.writes] == ["create_and_format", "start_call"]
+    assert len(office.odoo.voip_calls()) == 1
+    print(f"registered {registered_after:.1f} s after the restart")
