@@ -302,32 +302,54 @@ def call_cost(seconds: float, stock: bool) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call"],
+                        help="one part only (the long runs take --seconds each)")
     args = parser.parse_args()
     print(f"media path, {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
+    if args.only in (None, "fidelity"):
+        report_fidelity()
+    if args.only in (None, "pacing"):
+        report_pacing(args.seconds)
+    if args.only in (None, "latency"):
+        report_latency()
+    if args.only in (None, "call"):
+        report_call(args.seconds)
+
+
+def report_fidelity() -> None:
     limit, ours, stock = fidelity(10)
     print("| fidelity (speech-like, ~-20 dBFS) | SNR dB |\n|---|---|")
     print(f"| G.711 mu-law's own limit | {limit:.2f} |\n| ours, through RTP and the jitter "
           f"buffer | {ours:.2f} |\n| pyVoIP 2.0.0a4 stock 8-bit path | {stock:.2f} |\n")
-    print(f"| send pacing over {args.seconds:.0f} s | p50 ms | p99 ms | max ms | drift ms |")
+
+
+def report_pacing(seconds: float) -> None:
+    print(f"| send pacing over {seconds:.0f} s | p50 ms | p99 ms | max ms | drift ms |")
     print("|---|---|---|---|---|")
-    rows = [("ours (RtpSession)", pacing_ours(args.seconds)),
-            ("pyVoIP 2.0.0a4 RTPClient", pacing_pyvoip(args.seconds))]
-    bare = pacing_baresip(args.seconds)
+    rows = [("ours (RtpSession)", pacing_ours(seconds)),
+            ("pyVoIP 2.0.0a4 RTPClient", pacing_pyvoip(seconds))]
+    bare = pacing_baresip(seconds)
     if bare:
         rows.append(("baresip 1.0 on a call", bare))
     for name, arrivals in rows:
         p50, p99, mx, drift = intervals(arrivals)
-        print(f"| {name} | {p50:.2f} | {p99:.2f} | {mx:.2f} | {drift:+.1f} |")
+        print(f"| {name} | {p50:.2f} | {p99:.2f} | {mx:.2f} | {drift:+.1f} |", flush=True)
+
+
+def report_latency() -> None:
     down, up = latency()
     print("\n| added latency | median ms | max ms |\n|---|---|---|")
     print(f"| RTP arrival -> earpiece write | {statistics.median(down) * 1000:.1f} | "
           f"{max(down) * 1000:.1f} |")
     print(f"| microphone read -> RTP send | {statistics.median(up) * 1000:.1f} | "
           f"{max(up) * 1000:.1f} |")
-    print(f"\n| two-way call, {args.seconds:.0f} s, both ends in one process | CPU s/min | "
+
+
+def report_call(seconds: float) -> None:
+    print(f"\n| two-way call, {seconds:.0f} s, both ends in one process | CPU s/min | "
           f"RSS growth KiB |\n|---|---|---|")
     for name, stock_path in (("ours", False), ("pyVoIP 2.0.0a4 RTPClient", True)):
-        cpu, rss = call_cost(args.seconds, stock_path)
+        cpu, rss = call_cost(seconds, stock_path)
         print(f"| {name} | {cpu:.2f} | {rss:+d} |")
 
 
