@@ -188,6 +188,7 @@ class OdooSync:
         post(ContactsUpdated(tuple(Contact(c["id"], c["name"], tuple(c["numbers"]),
                                            c.get("partner_id"))
                                    for c in self.store.get("contacts", []))))
+        self._close_cut_calls()
         history = tuple(record_from_json(r) for r in self.store.history())
         if history:
             post(HistoryLoaded(history))
@@ -221,10 +222,26 @@ class OdooSync:
         with self._cond:
             self._cond.notify()
 
-    def _log_call(self, action: LogCall) -> None:
+    def _close_cut_calls(self) -> None:
+        """Calls a power cut or crash left open (their last step was "ringing", "calling" or
+        "answered") are ended now, in Recent and in Odoo, so no call stays "ongoing" forever."""
+        import dataclasses
+
+        for doc in self.store.history():
+            if doc.get("stage") not in ("started", "answered"):
+                continue  # ended (or from before stages were kept)
+            record = record_from_json(doc)
+            stage = {"answered": "ended", "ringing": "missed"}.get(record.outcome, "aborted")
+            log.info("closing call %s to %s, cut by a restart", call_uid(record), record.number)
+            outcome = "answered" if stage == "ended" else stage
+            self._log_call(LogCall(stage, dataclasses.replace(record, outcome=outcome)),
+                           post=False)
+
+    def _log_call(self, action: LogCall, post: bool = True) -> None:
         record = action.record
         uid = call_uid(record)
-        self.store.remember_call(uid, record_to_json(record))
+        # The stage tells a finished call from one still going (both may say "answered").
+        self.store.remember_call(uid, {**record_to_json(record), "stage": action.stage})
         if not self.store.has_call(uid):
             vals: dict[str, Any] = {
                 "phone_number": record.number,
@@ -240,7 +257,8 @@ class OdooSync:
             if method == "end_call" and record.name:
                 args["activity_name"] = f"Call with {record.name}"
             self.store.add("call.step", args, uid)
-        self._post(OutboxChanged(self.store.depth()))
+        if post:
+            self._post(OutboxChanged(self.store.depth()))
 
     def stop(self) -> None:
         with self._cond:

@@ -419,3 +419,21 @@ def test_sip_credentials_from_the_users_odoo_record(double: OdooDouble, tmp_path
         odoo_double.FIELDS["res.users"] = fields
     assert "is the voip module installed?" in caplog.text
     assert "pw101" not in caplog.text
+
+
+def test_a_call_cut_by_a_power_loss_is_closed_at_the_next_start(double: OdooDouble, make: Make,
+                                                                tmp_path: Path) -> None:
+    sync, phone = make(double)
+    phone.status("online")
+    done = record("answered", started=1795867300.0, key=2)
+    for stage in ("started", "answered", "ended"):
+        sync.execute(LogCall(stage, done))  # a finished call: left alone
+    cut = record("answered", started=1795867400.0, key=3)
+    sync.execute(LogCall("started", cut))
+    sync.execute(LogCall("answered", cut))  # ... and the power went
+    drained(sync)
+    sync.stop()
+    sync, phone = make(double)
+    drained(sync)
+    assert sorted(c["state"] for c in double.voip_calls()) == ["terminated", "terminated"]
+    assert [w[1] for w in double.writes].count("end_call") == 2
