@@ -133,9 +133,23 @@ class SipAccount:
         return f'"{name}" ' if name else ""
 
     def resolve(self, host: str, port: int) -> Addr:
+        """DNS, cached. Only the start-up and registration threads may block on it."""
         if host not in self._dns:
             self._dns[host] = socket.gethostbyname(host)
         return self._dns[host], port
+
+    def next_hop(self, host: str, port: int) -> Addr:
+        """Where an in-dialog request goes, without blocking the caller (it may be the phone's
+        loop): an address or a name already resolved; any other name goes via the proxy,
+        which every request reaches anyway behind a record-routing provider."""
+        try:
+            socket.inet_aton(host)
+            return host, port
+        except OSError:
+            pass
+        if host in self._dns:
+            return self._dns[host], port
+        return self.proxy
 
     def reply_addr(self, request: Message, addr: Addr) -> Addr:
         """Responses go back where the request came from (RFC 3581 symmetric response)."""

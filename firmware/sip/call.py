@@ -128,9 +128,9 @@ class SipCall:
         """The next hop: the first Route when it is a loose router, else the remote target."""
         if self.route_set:
             first = parse_uri(address(self.route_set[0]).uri)
-            return self.account.resolve(first.host, first.port or 5060)
+            return self.account.next_hop(first.host, first.port or 5060)
         target = parse_uri(self.remote_target)
-        return self.account.resolve(target.host, target.port or 5060)
+        return self.account.next_hop(target.host, target.port or 5060)
 
     def send_in_dialog(self, method: str, body: bytes = b"",
                        extra: list[tuple[str, str]] | None = None,
@@ -283,18 +283,24 @@ class SipCall:
                 ack.add("Route", route)
             self.account.transport.send(ack, self.invite_dest or self.account.proxy)
             return
-        # 2xx: a new transaction, end to end, along the route set (no 481, no retransmits).
+        self._ack_2xx(resp, self.invite.get("From"), number,
+                      (self.auth.header, self.auth.value) if self.auth.header else None)
+
+    def _ack_2xx(self, resp: Message, local: str, number: int,
+                 auth: tuple[str, str] | None = None) -> None:
+        """The ACK of a 2xx: a new transaction, end to end, along the route set (no 481, no
+        retransmitted 200s)."""
         ack = Message(method="ACK", uri=self.remote_target)
         ack.add("Via", self.account.via())
         ack.add("Max-Forwards", "70")
-        ack.add("From", self.invite.get("From"))
+        ack.add("From", local)
         ack.add("To", resp.get("To"))
         ack.add("Call-ID", self.call_id)
         ack.add("CSeq", f"{number} ACK")
         for route in self.route_set:
             ack.add("Route", route)
-        if self.auth.header:
-            ack.add(self.auth.header, self.auth.value)
+        if auth is not None:
+            ack.add(*auth)
         self.account.transport.send(ack, self.destination())
 
     def _send_cancel(self) -> None:
@@ -483,7 +489,8 @@ class SipCall:
 
         def done(resp: Message | None) -> None:
             if resp is not None and 200 <= resp.status < 300:
-                self._ack_reinvite(resp)
+                self._ack_2xx(resp, f"<{self.local_uri}>;tag={self.local_tag}",
+                              resp.cseq[0])
                 self.rtp.held = held or self.held_remote
                 self.post(HoldChanged(self.phone_id, held))
             else:
@@ -492,18 +499,6 @@ class SipCall:
                             "no answer" if resp is None else resp.status)
 
         self.send_in_dialog("INVITE", body, on_final=done)
-
-    def _ack_reinvite(self, resp: Message) -> None:
-        ack = Message(method="ACK", uri=self.remote_target)
-        ack.add("Via", self.account.via())
-        ack.add("Max-Forwards", "70")
-        ack.add("From", f"<{self.local_uri}>;tag={self.local_tag}")
-        ack.add("To", resp.get("To"))
-        ack.add("Call-ID", self.call_id)
-        ack.add("CSeq", f"{resp.cseq[0]} ACK")
-        for route in self.route_set:
-            ack.add("Route", route)
-        self.account.transport.send(ack, self.destination())
 
     def transfer(self, refer_to: str) -> None:
         """Blind transfer or forward: an in-dialog REFER; our leg ends when the far end's new

@@ -18,15 +18,7 @@ from firmware.events import Event, HookLifted, HookReplaced, KeyPressed
 from firmware.phone import Phone, PhoneState, Settings
 from firmware.sip.account import SipAccount
 from tests.helpers import wait_for
-from tests.lab.lab import PHONE_IP, Baresip, Kamailio, need, tone_wav
-
-
-def free_udp(ip: str) -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
+from tests.lab.lab import PHONE_IP, Baresip, Kamailio, free_udp, need, tone_wav
 
 
 def _free(port: int, ip: str = "127.0.0.1") -> bool:

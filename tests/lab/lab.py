@@ -321,7 +321,7 @@ def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 
          timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run a SIPp scenario from tests/lab/sipp/ once; its exit code is its verdict (0 = every
     call went as scripted)."""
-    port = _free_udp(local_ip)
+    port = free_udp(local_ip)
     return subprocess.run(
         ["sipp", target, "-sf", str(HERE / "sipp" / scenario), "-i", local_ip, "-p", str(port),
          "-m", str(calls), "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
@@ -329,7 +329,8 @@ def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 
         capture_output=True, text=True, timeout=timeout + 10, cwd=workdir)
 
 
-def _free_udp(ip: str) -> int:
+def free_udp(ip: str) -> int:
+    """A UDP port nothing holds on `ip` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
