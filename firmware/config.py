@@ -24,6 +24,9 @@ from typing import Any
 from firmware import numbers
 
 DEFAULT_PATH = Path("/etc/deskphone/config.toml")
+# systemd/deskphone.service: LoadCredential=deskphone:/etc/deskphone (see credential_copy).
+CREDENTIAL_SOURCE = DEFAULT_PATH.parent
+CREDENTIAL_ID = "deskphone"
 EX_CONFIG = 78  # sysexits.h: configuration error
 MASK = "********"
 
@@ -262,8 +265,9 @@ class _Checker:
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             self.problem(key, f"{path} is readable by group or others: chmod 600 {path}")
             return None
+        source = credential_copy(path) or path
         try:
-            text = path.read_text(encoding="utf-8").strip()
+            text = source.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             self.problem(key, f"{path} cannot be read: {exc}")
             return None
@@ -277,6 +281,21 @@ class _Checker:
         for key in self.raw:
             if key not in self.seen:
                 self.problem(key, "unknown key" + _did_you_mean(key, known))
+
+
+def credential_copy(path: Path) -> Path | None:
+    """The copy systemd handed the service of a root-only file in /etc/deskphone, if any.
+
+    The service runs as its own user and cannot read root's files; the unit's
+    `LoadCredential=deskphone:/etc/deskphone` gives it each file of that directory as
+    `$CREDENTIALS_DIRECTORY/deskphone_<name>`. The same config then works for the service and
+    for `deskphone check-config` run by root, who reads the file itself.
+    """
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory or path.parent != CREDENTIAL_SOURCE:
+        return None
+    copy = Path(directory) / f"{CREDENTIAL_ID}_{path.name}"
+    return copy if copy.is_file() else None
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:

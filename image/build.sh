@@ -19,14 +19,7 @@ fi
 rm -rf "$WORK" && mkdir -p "$WORK"
 git clone --depth 1 --branch "$PI_GEN_REF" "$PI_GEN_REPO" "$WORK/pi-gen"
 
-# The firmware as a wheel, the unit, the example config, the docs.
-files=stage-deskphone/01-deskphone/files
-rm -rf "$files" && mkdir -p "$files"
-python3 -m pip wheel --no-deps -w "$files" ..
-cp ../systemd/deskphone.service "$files/"
-cp ../config/example.toml "$files/config.example.toml"
-cp -r ../docs "$files/docs"
-
+./files.sh
 cp -r stage-deskphone "$WORK/pi-gen/"
 cp config "$WORK/pi-gen/config"
 # A random first-user password nobody is told: logins are by SSH key only.

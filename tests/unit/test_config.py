@@ -217,3 +217,31 @@ def test_secret_files_from_systemd_credentials(tmp_path, monkeypatch):
     assert any("CREDENTIALS_DIRECTORY is unset" in p for p in problems(tmp_path, text))
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     assert config.load(write(tmp_path, text)).sip.password.reveal() == "from-systemd"
+
+
+def test_root_only_secret_files_reach_the_service_through_its_credentials(tmp_path, monkeypatch):
+    # The unit hands every file of /etc/deskphone to the service as deskphone_<name>: the same
+    # config works for the unprivileged service and for root's `deskphone check-config`.
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    monkeypatch.setattr(config, "CREDENTIAL_SOURCE", etc)
+    secret = etc / "sip_password"
+    secret.write_text("from-the-file\n")
+    secret.chmod(0o600)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "deskphone_sip_password").write_text("from-systemd\n")
+    text = GOOD.replace('password = "s3cret-sip"', f'password_file = "{secret}"')
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert config.load(write(tmp_path, text)).sip.password.reveal() == "from-the-file"
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert config.load(write(tmp_path, text)).sip.password.reveal() == "from-systemd"
+    # The file itself must still be root-only, copy or not.
+    secret.chmod(0o644)
+    assert any("readable by group or others" in p for p in problems(tmp_path, text))
+    # A file outside /etc/deskphone is read as it is.
+    other = tmp_path / "sip_password"
+    other.write_text("elsewhere\n")
+    other.chmod(0o600)
+    text = GOOD.replace('password = "s3cret-sip"', f'password_file = "{other}"')
+    assert config.load(write(tmp_path, text)).sip.password.reveal() == "elsewhere"

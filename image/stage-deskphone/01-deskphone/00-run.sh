@@ -7,12 +7,16 @@
 install -d "${ROOTFS_DIR}/opt/deskphone"
 install -m 644 files/deskphone-*.whl "${ROOTFS_DIR}/opt/deskphone/"
 cp -r files/docs "${ROOTFS_DIR}/opt/deskphone/docs"
+# Before the chroot: `systemctl enable` there needs the unit in place.
+install -m 644 files/deskphone.service "${ROOTFS_DIR}/etc/systemd/system/deskphone.service"
 
 on_chroot << 'CHROOT'
 set -e
 # --system-site-packages: apt's python3-lgpio serves Python 3.13 (no PyPI wheel there).
 python3 -m venv --system-site-packages /opt/deskphone/venv
 /opt/deskphone/venv/bin/pip install --no-cache-dir /opt/deskphone/deskphone-*.whl
+# `deskphone check-config` for the admin, as the docs say it.
+ln -sf /opt/deskphone/venv/bin/deskphone /usr/local/bin/deskphone
 id deskphone >/dev/null 2>&1 || useradd --system --home-dir /var/lib/deskphone \
     --shell /usr/sbin/nologin --user-group deskphone
 for group in gpio i2c spi audio; do
@@ -22,7 +26,6 @@ install -d -m 750 -o root -g deskphone /etc/deskphone
 systemctl enable deskphone.service
 CHROOT
 
-install -m 644 files/deskphone.service "${ROOTFS_DIR}/etc/systemd/system/deskphone.service"
 install -m 640 files/config.example.toml "${ROOTFS_DIR}/etc/deskphone/config.example.toml"
 
 # I2C for the OLED at 400 kHz (a frame takes ~23 ms instead of ~92 ms), the sound card.
