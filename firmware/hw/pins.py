@@ -44,6 +44,10 @@ def make_factory(configured: str) -> Any:
         raise HardwareError(f"GPIO: the {name} pin factory is not installed ({exc}); "
                             f"see docs/hardware.md") from exc
     except Exception as exc:
+        if ".lgd-nfy" in str(exc):
+            # lgpio makes its pipes in the working directory (the unit gives it /run/deskphone).
+            raise HardwareError(f"GPIO: lgpio cannot make its pipe in {os.getcwd()}: start the "
+                                f"phone in a directory it can write to") from exc
         raise HardwareError(f"GPIO: cannot open the {name} pin factory: {exc} (is this a "
                             f"Raspberry Pi with /dev/gpiochip*? the simulator needs no GPIO)"
                             ) from exc

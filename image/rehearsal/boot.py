@@ -37,6 +37,9 @@ EXPECT = {
     "configured_check_config": r"^rc=0 secret_shown=0$",
     "config_to_registered_s": r"^\d+(\.\d+)?$",
     "secret_leaks": r"^state=0 journal=0$",
+    # qemu's virt machine is no Pi: GPIO and the panel are missing, and named, but the service
+    # itself must not be what stops them (lgpio needs a writable working directory).
+    "problems": r"^(?!.*lgd-nfy).*display: /dev/i2c-1 not found",
     "kill9_to_registered_s": r"^\d+(\.\d+)?$",
     "frozen_to_registered_s": r"^\d+(\.\d+)? result=[1-9]",
 }
