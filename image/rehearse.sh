@@ -97,8 +97,8 @@ CHROOT
 }
 
 stage() {
-    # pi-gen's run_stage for our stage: prerun.sh, then in each sub-stage NN-packages and
-    # NN-run.sh, with ROOTFS_DIR and on_chroot as pi-gen gives them.
+    # pi-gen's run_stage for our stage: prerun.sh, then in each sub-stage NN-packages-nr,
+    # NN-packages and NN-run.sh, with ROOTFS_DIR and on_chroot as pi-gen gives them.
     local stage_dir=$WORK/stage-deskphone sub i packages
     export ROOTFS_DIR=$WORK/rootfs
     chroot_unmount "$ROOTFS_DIR" 2>/dev/null || true
@@ -108,11 +108,14 @@ stage() {
     for sub in "$stage_dir"/*/; do
         pushd "$sub" >/dev/null
         for i in $(seq -w 0 99); do
-            if [ -f "$i-packages" ]; then
-                packages=$(sed -e 's/#.*//' "$i-packages" | tr -s ' \n' ' ')
+            for list in "$i-packages-nr" "$i-packages"; do
+                [ -f "$list" ] || continue
+                packages=$(sed -e 's/#.*//' "$list" | tr -s ' \n' ' ')
                 for skip in $RPI_ONLY; do packages=${packages//$skip/}; done
-                echo "apt-get -o Acquire::Retries=3 install -y $packages" | on_chroot
-            fi
+                options=""
+                [ "$list" = "$i-packages-nr" ] && options="--no-install-recommends"
+                echo "apt-get -o Acquire::Retries=3 install $options -y $packages" | on_chroot
+            done
             if [ -x "$i-run.sh" ]; then
                 "./$i-run.sh"
             fi
