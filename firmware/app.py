@@ -36,14 +36,16 @@ def settings_from(config: Config) -> Settings:
     )
 
 
-def make_audio(config: Config) -> NullAudio:
-    """The `[audio]` backend: null (nothing), wav (files) or pyaudio (sound cards by name)."""
+def make_audio(config: Config, device: bool = False) -> NullAudio:
+    """The `[audio]` backend: null (nothing), wav (files) or pyaudio (sound cards by name);
+    auto is pyaudio on the `device` (`deskphone run`), null in the simulator."""
     from firmware.hw.audio import AudioEngine, PyAudioBackend, WavBackend
 
     a = config.audio
-    if a.backend == "wav":
+    backend = a.backend if a.backend != "auto" else ("pyaudio" if device else "null")
+    if backend == "wav":
         return AudioEngine(WavBackend(a.mic, a.ear), region=config.phone.region)
-    if a.backend == "pyaudio":
+    if backend == "pyaudio":
         ringer = PyAudioBackend(a.ringer, capture=False) if a.ringer else None
         return AudioEngine(PyAudioBackend(a.handset or "default"), ringer,
                            region=config.phone.region)
@@ -104,7 +106,7 @@ def build(
     if config.odoo is not None and config.odoo.sip_from_odoo:
         config = with_sip_from_odoo(config)
     phone = Phone(settings_from(config))
-    audio = make_audio(config)
+    audio = make_audio(config, device=with_hardware)
     adapters: list[Adapter] = [
         NetworkMonitor(config.sip.server, config.sip.port),
         audio,

@@ -122,7 +122,8 @@ class ControlConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
-    backend: str = "null"
+    # "auto": the sound cards (pyaudio) for `deskphone run` on the phone, none in the simulator.
+    backend: str = "auto"
     handset: str | None = None
     ringer: str | None = None
     mic: str | None = None
@@ -533,7 +534,7 @@ def _control(raw: object, problems: list[str], base: Path) -> ControlConfig | No
 
 def _audio(raw: object, problems: list[str], base: Path) -> AudioConfig:
     c = _Checker("audio", raw, problems, base)
-    backend = c.get("backend", str, "null", check=_one_of("null", "wav", "pyaudio"))
+    backend = c.get("backend", str, "auto", check=_one_of("auto", "null", "wav", "pyaudio"))
     out = dict(
         backend=backend,
         handset=c.get("handset", str),

@@ -37,9 +37,12 @@ EXPECT = {
     "configured_check_config": r"^rc=0 secret_shown=0$",
     "config_to_registered_s": r"^\d+(\.\d+)?$",
     "secret_leaks": r"^state=0 journal=0$",
-    # qemu's virt machine is no Pi: GPIO and the panel are missing, and named, but the service
-    # itself must not be what stops them (lgpio needs a writable working directory).
-    "problems": r"^(?!.*lgd-nfy).*display: /dev/i2c-1 not found",
+    # qemu's virt machine is no Pi: GPIO and the panel are missing, and named, but the unit
+    # itself must not be what stops them: lgpio needs a writable working directory, gpiozero
+    # /proc/cpuinfo to look for a Pi revision, ALSA /proc/asound and /dev/snd for the HDA card.
+    "sound_cards": r"^ ?0 \[",
+    "problems": r"^(?!.*lgd-nfy)(?!.*audio: )(?=.*unable to locate Pi revision)"
+                r".*display: /dev/i2c-1 not found",
     "kill9_to_registered_s": r"^\d+(\.\d+)?$",
     "frozen_to_registered_s": r"^\d+(\.\d+)? result=[1-9]",
 }
@@ -60,7 +63,10 @@ def main() -> int:
            "-append", f"root=/dev/vda rw console=ttyAMA0 panic=5 deskphone.sip=10.0.2.2:{port}",
            "-drive", f"if=none,file={work / 'disk.img'},format=raw,id=hd",
            "-device", "virtio-blk-pci,drive=hd",
-           "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+           "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+           # A sound card (an HDA codec, heard by nobody) for the phone to open as its handset.
+           "-audiodev", "none,id=snd0", "-device", "intel-hda",
+           "-device", "hda-duplex,audiodev=snd0"]
     started = time.monotonic()
     qemu = subprocess.Popen(cmd, start_new_session=True)
     report: dict[str, str] = {}

@@ -48,6 +48,7 @@ journalctl -b -u deskphone.service -o cat --no-pager | tail -n 4 | sed 's/^/REHE
 out=$(deskphone check-config 2>&1); rc=$?
 say fresh_check_config "rc=$rc $(echo "$out" | head -n 2 | tr '\n' ' ')"
 say imports "$(/opt/deskphone/venv/bin/python -c 'import lgpio, pyaudio, PIL, luma.oled, gpiozero, phonenumbers; print("lgpio pyaudio PIL luma.oled gpiozero phonenumbers")' 2>&1 | tail -n 1)"
+say sound_cards "$(head -n 1 /proc/asound/cards)"
 say security "$(systemd-analyze security deskphone.service --no-pager 2>&1 | tail -n 1)"
 say ssh_password_auth "$(sshd -T 2>/dev/null | grep -i '^passwordauthentication' || echo 'sshd -T failed')"
 say admin_password "$(passwd -S admin | cut -d' ' -f2)"

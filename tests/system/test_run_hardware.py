@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.helpers import free_port, http, wait_for
 
 
-def config(tmp_path: Path, port: int, display: str) -> Path:
+def config(tmp_path: Path, port: int, display: str, audio: str) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [sip]
@@ -29,6 +29,10 @@ state_dir = "{tmp_path}"
 [control]
 listen = "127.0.0.1:{port}"
 
+[audio]
+backend = "{audio}"
+handset = "No Such Card"  # with "auto", the phone looks for it; no machine has it
+
 [hardware]
 pin_factory = "lgpio"   # overridden by GPIOZERO_PIN_FACTORY=mock, as on a bench without a Pi
 display = "{display}"
@@ -38,8 +42,8 @@ led_pin = 25
     return path
 
 
-def run(tmp_path: Path, display: str) -> tuple[subprocess.Popen[bytes], str, socket.socket,
-                                               Path]:
+def run(tmp_path: Path, display: str, audio: str = "null"
+        ) -> tuple[subprocess.Popen[bytes], str, socket.socket, Path]:
     port = free_port()
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
@@ -50,7 +54,7 @@ def run(tmp_path: Path, display: str) -> tuple[subprocess.Popen[bytes], str, soc
     with log.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "firmware", "run", "--config",
-             str(config(tmp_path, port, display))],
+             str(config(tmp_path, port, display, audio))],
             stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=tmp_path)
     return proc, f"http://127.0.0.1:{port}", notify, log
 
@@ -87,14 +91,21 @@ def test_run_starts_the_hardware_path_and_reaches_ready(tmp_path: Path) -> None:
         notify.close()
 
 
-def test_run_without_a_panel_says_so_and_keeps_working(tmp_path: Path) -> None:
-    proc, base, notify, log = run(tmp_path, "ssd1306")  # no /dev/i2c-1 on this machine
+def test_run_without_a_panel_or_a_sound_card_says_so_and_keeps_working(tmp_path: Path) -> None:
+    # No /dev/i2c-1 on this machine, and no such sound card: "auto" audio means the sound cards
+    # on the phone, so a missing one is named too.
+    proc, base, notify, log = run(tmp_path, "ssd1306", audio="auto")
     try:
-        doc = wait_for(lambda: (r := http("GET", f"{base}/state"))[0] == 200 and
-                       r[1].get("problems") and r[1], timeout=20, what="the problem shown")
-        assert any("i2c-1 not found: enable I2C" in p for p in doc["problems"]), doc
+        def shown(text: str) -> bool:
+            return any(text in p for p in http("GET", f"{base}/state")[1].get("problems", []))
+
+        wait_for(lambda: shown("i2c-1 not found: enable I2C"), timeout=20, what="no panel")
+        wait_for(lambda: shown("audio: no output device named 'No Such Card'"), timeout=20,
+                 what="no sound card")
+        doc = http("GET", f"{base}/state")[1]
         # No panel to read it on, but the same screen is on /screen.png and in /state.
-        assert any(line.startswith("display: /dev/i2c-1") for line in doc["screen"]), doc
+        assert any(line.startswith(("display: /dev/i2c-1", "audio: no output"))
+                   for line in doc["screen"]), doc["screen"]
         http("POST", f"{base}/keys", {"keys": "12"})
         wait_for(lambda: http("GET", f"{base}/state")[1]["entry"] == "12", what="keys work")
         assert stop(proc) == 0
