@@ -41,6 +41,9 @@ EXPECT = {
     # itself must not be what stops them: lgpio needs a writable working directory, gpiozero
     # /proc/cpuinfo to look for a Pi revision, ALSA /proc/asound and /dev/snd for the HDA card.
     "sound_cards": r"^ ?0 \[",
+    "missing_credential_file_start": r"^rc=[1-9]",  # why one LoadCredential of the directory
+    "with_procsubset_pid": r"/proc/cpuinfo hidden",  # why not ProcSubset=pid
+    "without_procsubset": r"^[1-9]\d* sound devices, /proc/cpuinfo readable$",
     "problems": r"^(?!.*lgd-nfy)(?!.*audio: )(?=.*unable to locate Pi revision)"
                 r".*display: /dev/i2c-1 not found",
     "kill9_to_registered_s": r"^\d+(\.\d+)?$",

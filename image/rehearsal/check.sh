@@ -49,6 +49,20 @@ out=$(deskphone check-config 2>&1); rc=$?
 say fresh_check_config "rc=$rc $(echo "$out" | head -n 2 | tr '\n' ' ')"
 say imports "$(/opt/deskphone/venv/bin/python -c 'import lgpio, pyaudio, PIL, luma.oled, gpiozero, phonenumbers; print("lgpio pyaudio PIL luma.oled gpiozero phonenumbers")' 2>&1 | tail -n 1)"
 say sound_cards "$(head -n 1 /proc/asound/cards)"
+# Why the unit is as it is, shown on this systemd rather than assumed: a LoadCredential= line
+# for a file that does not exist yet (a fresh card), and what ProcSubset=pid would hide.
+systemd-run --quiet --wait -p LoadCredential=x:/etc/deskphone/no_such_file /bin/true 2>/dev/null
+say missing_credential_file_start "rc=$?"
+devices() {  # devices [PROPERTY...]: PortAudio's devices and the Pi check, as the service sees them
+    systemd-run --quiet --wait --pipe -p User=deskphone -p SupplementaryGroups=audio \
+        -p ProtectProc=invisible -p DevicePolicy=closed -p DeviceAllow="char-alsa rw" "$@" \
+        /opt/deskphone/venv/bin/python -c 'import os, pyaudio
+n = pyaudio.PyAudio().get_device_count()
+seen = "readable" if os.access("/proc/cpuinfo", os.R_OK) else "hidden"
+print(f"{n} sound devices, /proc/cpuinfo {seen}")' 2>/dev/null
+}
+say with_procsubset_pid "$(devices -p ProcSubset=pid)"
+say without_procsubset "$(devices)"
 say security "$(systemd-analyze security deskphone.service --no-pager 2>&1 | tail -n 1)"
 say ssh_password_auth "$(sshd -T 2>/dev/null | grep -i '^passwordauthentication' || echo 'sshd -T failed')"
 say admin_password "$(passwd -S admin | cut -d' ' -f2)"
