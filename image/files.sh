@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 files=stage-deskphone/01-deskphone/files
 rm -rf "$files" && mkdir -p "$files"
-python3 -m pip wheel --quiet --no-deps -w "$files" ..
+"${PYTHON:-python3}" -m pip wheel --quiet --no-deps -w "$files" ..
 cp ../systemd/deskphone.service "$files/"
 cp ../config/example.toml "$files/config.example.toml"
 cp -r ../docs "$files/docs"

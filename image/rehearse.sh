@@ -6,7 +6,8 @@
 # rehearsal/check.sh report what an admin would see (image/README.md, "Rehearsal").
 #
 # Needs root and: debootstrap qemu-user-static binfmt-support qemu-system-arm e2fsprogs,
-# python3 with pip, kamailio (the registrar the booted phone registers with), about 4 GB of disk.
+# python3 with pip and pytest ($PYTHON; ./dev rehearse gives it the venv's), kamailio (the
+# registrar the booted phone registers with), about 4 GB of disk.
 #
 #   image/rehearse.sh            # base (cached in $WORK/base.tar), stage, boot, check
 #   image/rehearse.sh --fresh    # rebuild the base too
@@ -149,9 +150,19 @@ preflight() {
         command -v "$cmd" >/dev/null || { echo "rehearse: needs $cmd (./dev rehearse)"; exit 2; }
     done
     [ "$(id -u)" -eq 0 ] || { echo "rehearse: needs root (debootstrap, chroot, mounts)"; exit 2; }
-    # arm64 programs in the chroot run through qemu-user, registered with binfmt_misc.
-    mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
+    # arm64 programs in the chroot run through qemu-user, registered with binfmt_misc. A machine
+    # that cannot do that cannot rehearse at all: exit 3, which .ci/run reports as not run.
+    mountpoint -q /proc/sys/fs/binfmt_misc ||
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 || true
+    if ! chroot_probe; then
+        echo "rehearse: this machine cannot run arm64 programs (binfmt_misc with qemu-aarch64)"
+        exit 3
+    fi
+}
+chroot_probe() {  # an arm64 program runs here
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] &&
+        grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64
 }
 
 preflight
@@ -168,6 +179,6 @@ timed stage stage
 log "disk"
 timed disk disk
 log "boot: qemu-system-aarch64, then rehearsal/check.sh inside"
-timed boot python3 "$HERE/rehearsal/boot.py" --work "$WORK"
+timed boot "${PYTHON:-python3}" "$HERE/rehearsal/boot.py" --work "$WORK"
 log "times (s):"
 cat "$WORK/times"
