@@ -100,8 +100,10 @@ CHROOT
 stage() {
     # pi-gen's run_stage for our stage: prerun.sh, then in each sub-stage NN-packages-nr,
     # NN-packages and NN-run.sh, with ROOTFS_DIR and on_chroot as pi-gen gives them.
-    local stage_dir=$WORK/stage-deskphone sub i packages
+    local stage_dir=$WORK/stage-deskphone sub i packages want
     export ROOTFS_DIR=$WORK/rootfs
+    # As build.sh --audio-overlay passes it, for an I2S codec HAT.
+    export DESKPHONE_AUDIO_OVERLAY=wm8960-soundcard
     chroot_unmount "$ROOTFS_DIR" 2>/dev/null || true
     rm -rf "$ROOTFS_DIR" "$stage_dir"
     cp -r "$HERE/stage-deskphone" "$stage_dir"
@@ -124,6 +126,17 @@ stage() {
         popd >/dev/null
     done
     chroot_unmount "$ROOTFS_DIR"
+    # What the boot partition must carry (qemu boots no Pi firmware, so it is read here): each
+    # line once, after Raspberry Pi OS's own.
+    for want in dtparam=i2c_arm=on dtparam=i2c_arm_baudrate=400000 dtparam=audio=on \
+                "dtoverlay=$DESKPHONE_AUDIO_OVERLAY"; do
+        if [ "$(grep -c -x "$want" "$ROOTFS_DIR/boot/firmware/config.txt")" != 1 ]; then
+            echo "rehearse: config.txt should have '$want' once:"
+            cat "$ROOTFS_DIR/boot/firmware/config.txt"
+            exit 1
+        fi
+    done
+    grep -q -x i2c-dev "$ROOTFS_DIR/etc/modules"
 }
 
 disk() {

@@ -89,3 +89,16 @@ def test_image_ships_no_secret_and_builds_on_a_pinned_base() -> None:
     assert (IMAGE / "stage-deskphone" / "EXPORT_IMAGE").exists()
     packages = (IMAGE / "stage-deskphone" / "00-packages" / "00-packages-nr").read_text()
     assert "python3-lgpio" in packages.split()
+
+
+def test_build_refuses_an_overlay_that_is_not_a_name_before_touching_anything(
+        tmp_path: Path) -> None:
+    # The overlay lands in the image's config.txt: only a name, never a line of its own.
+    env = {**os.environ, "WORK": str(tmp_path / "work")}
+    for args in (["--audio-overlay", "wm8960-soundcard\ndtparam=i2c_arm=off"],
+                 ["--audio-overlay", "../x"], ["--no-such-option"]):
+        done = subprocess.run([str(IMAGE / "build.sh"), *args], capture_output=True,
+                              text=True, timeout=30, env=env)
+        assert done.returncode == 2, done
+        assert "overlay name" in done.stderr or "usage:" in done.stderr, done.stderr
+    assert not (tmp_path / "work").exists()

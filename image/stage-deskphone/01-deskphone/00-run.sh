@@ -33,7 +33,14 @@ CONFIG_TXT="${ROOTFS_DIR}/boot/firmware/config.txt"
 grep -q '^dtparam=i2c_arm=on' "${CONFIG_TXT}" || echo 'dtparam=i2c_arm=on' >> "${CONFIG_TXT}"
 grep -q '^dtparam=i2c_arm_baudrate=' "${CONFIG_TXT}" || \
     echo 'dtparam=i2c_arm_baudrate=400000' >> "${CONFIG_TXT}"
-echo 'i2c-dev' >> "${ROOTFS_DIR}/etc/modules"
+grep -q '^i2c-dev' "${ROOTFS_DIR}/etc/modules" || echo 'i2c-dev' >> "${ROOTFS_DIR}/etc/modules"
+# The Pi's own audio (a ringer on its jack); the handset's USB card needs nothing, an I2S codec
+# HAT its overlay (build.sh --audio-overlay).
+grep -q '^dtparam=audio=on' "${CONFIG_TXT}" || echo 'dtparam=audio=on' >> "${CONFIG_TXT}"
+if [ -n "${DESKPHONE_AUDIO_OVERLAY:-}" ]; then
+    grep -q "^dtoverlay=${DESKPHONE_AUDIO_OVERLAY}\$" "${CONFIG_TXT}" || \
+        echo "dtoverlay=${DESKPHONE_AUDIO_OVERLAY}" >> "${CONFIG_TXT}"
+fi
 
 # No password logins at all; SSH only with the builder's key (pi-gen installs it).
 sed -i 's/^#\?PasswordAuthentication .*/PasswordAuthentication no/' \
