@@ -2,7 +2,8 @@
 # The rehearsal's check, run inside the booted image by deskphone-rehearsal.service; never part
 # of the image itself. What an admin sees on a fresh phone; the same phone given a config
 # (registered with the registrar boot.py runs on the host); killed with -9; frozen until the
-# watchdog restarts it. Prints "REHEARSAL key value" lines on the serial console for boot.py.
+# watchdog restarts it; updated in the field. Prints "REHEARSAL key value" lines on the serial
+# console for boot.py.
 set -u
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 SECRET=pw101
@@ -117,6 +118,17 @@ if wait_for 90 new_pid_registered "$pid"; then
     say frozen_to_registered_s "$(elapsed "$t0") result=$(journalctl -b -u deskphone.service -o cat --no-pager | grep -c -i 'watchdog timeout')"
 else
     say frozen_to_registered_s "never (90 s): $(prop ActiveState) $(prop StatusText)"
+fi
+# --- 5. A field update as image/README.md gives it (the same wheel again, forced: a newer one
+# installs without --force-reinstall), then a restart.
+pid=$(prop MainPID)
+t0=$(now)
+if /opt/deskphone/venv/bin/pip install --quiet --no-index --force-reinstall --no-deps \
+        /opt/deskphone/deskphone-*.whl && systemctl restart deskphone &&
+        wait_for 60 new_pid_registered "$pid"; then
+    say update_to_registered_s "$(elapsed "$t0")"
+else
+    say update_to_registered_s "failed: $(prop ActiveState) $(prop StatusText)"
 fi
 say restarts "$(prop NRestarts)"
 say finished
