@@ -47,7 +47,8 @@ EXPECT = {
     "problems": r"^(?!.*lgd-nfy)(?!.*audio: )(?=.*unable to locate Pi revision)"
                 r".*display: /dev/i2c-1 not found",
     "kill9_to_registered_s": r"^\d+(\.\d+)?$",
-    "frozen_to_registered_s": r"^\d+(\.\d+)? result=[1-9]",
+    "frozen_to_registered_s": r"^\d+(\.\d+)?$",
+    "watchdog_timeouts": r"^[1-9]",
     "update_to_registered_s": r"^\d+(\.\d+)?$",
 }
 

@@ -100,36 +100,26 @@ say configured_status "$(prop StatusText)"
 say problems "$(echo "$snapshot" | python3 -c 'import json,sys; print(" | ".join(json.load(sys.stdin)["problems"]))')"
 say secret_leaks "state=$(echo "$snapshot" | grep -c "$SECRET") journal=$(journalctl -b -o cat --no-pager | grep -c "$SECRET")"
 
-# --- 3. kill -9 (a crash): systemd starts it again and it registers again.
-pid=$(prop MainPID)
-t0=$(now)
-kill -9 "$pid"
-if wait_for 60 new_pid_registered "$pid"; then
-    say kill9_to_registered_s "$(elapsed "$t0")"
-else
-    say kill9_to_registered_s "never (60 s): $(prop ActiveState) $(prop StatusText)"
-fi
-
-# --- 4. A frozen loop: no watchdog pings, systemd kills it after WatchdogSec and restarts it.
-pid=$(prop MainPID)
-t0=$(now)
-kill -STOP "$pid"
-if wait_for 90 new_pid_registered "$pid"; then
-    say frozen_to_registered_s "$(elapsed "$t0") result=$(journalctl -b -u deskphone.service -o cat --no-pager | grep -c -i 'watchdog timeout')"
-else
-    say frozen_to_registered_s "never (90 s): $(prop ActiveState) $(prop StatusText)"
-fi
-# --- 5. A field update as image/README.md gives it (the same wheel again, forced: a newer one
-# installs without --force-reinstall), then a restart.
-pid=$(prop MainPID)
-t0=$(now)
-if /opt/deskphone/venv/bin/pip install --quiet --no-index --force-reinstall --no-deps \
-        /opt/deskphone/deskphone-*.whl && systemctl restart deskphone &&
-        wait_for 60 new_pid_registered "$pid"; then
-    say update_to_registered_s "$(elapsed "$t0")"
-else
-    say update_to_registered_s "failed: $(prop ActiveState) $(prop StatusText)"
-fi
+# --- 3-5. Each done to the running phone; then how long until a new process is registered.
+recovers() {  # recovers KEY SECONDS COMMAND...: COMMAND gets the phone's PID as its last word
+    local key=$1 limit=$2 pid t0
+    shift 2
+    pid=$(prop MainPID)
+    t0=$(now)
+    if "$@" "$pid" && wait_for "$limit" new_pid_registered "$pid"; then
+        say "$key" "$(elapsed "$t0")"
+    else
+        say "$key" "never ($limit s): $(prop ActiveState) $(prop StatusText)"
+    fi
+}
+field_update() {  # as image/README.md gives it; the same wheel again, so forced
+    /opt/deskphone/venv/bin/pip install --quiet --no-index --force-reinstall --no-deps \
+        /opt/deskphone/deskphone-*.whl && systemctl restart deskphone
+}
+recovers kill9_to_registered_s 60 kill -9          # a crash: systemd starts it again
+recovers frozen_to_registered_s 90 kill -STOP      # a stuck loop: no pings, the watchdog kills it
+say watchdog_timeouts "$(journalctl -b -u deskphone.service -o cat --no-pager | grep -c -i 'watchdog timeout')"
+recovers update_to_registered_s 60 field_update
 say restarts "$(prop NRestarts)"
 say finished
 systemctl poweroff
