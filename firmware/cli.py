@@ -92,11 +92,20 @@ def _logging(level: str, interactive_config: config.Config | None) -> None:
         path = interactive_config.state_dir() / "simulate.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        handler.setFormatter(_NamedOnce("%(asctime)s %(name)s: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler.setFormatter(_NamedOnce("%(name)s: %(message)s"))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+class _NamedOnce(logging.Formatter):
+    """A problem's text already names its part for the screen ("audio: no output device ..."):
+    the log line names it once, not "audio: audio: ..."."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.replace(f"{record.name}: {record.name}: ", f"{record.name}: ", 1)
 
 
 def _serve(cfg: config.Config, interactive: bool, hardware: bool = False) -> int:

@@ -109,7 +109,10 @@ def test_run_without_a_panel_or_a_sound_card_says_so_and_keeps_working(tmp_path:
         http("POST", f"{base}/keys", {"keys": "12"})
         wait_for(lambda: http("GET", f"{base}/state")[1]["entry"] == "12", what="keys work")
         assert stop(proc) == 0
-        assert "display: /dev/i2c-1 not found" in log.read_text()
+        text = log.read_text()
+        assert "display: /dev/i2c-1 not found" in text
+        assert "audio: no output device named 'No Such Card'" in text
+        assert "display: display:" not in text and "audio: audio:" not in text  # named once
     finally:
         if proc.poll() is None:
             proc.kill()
