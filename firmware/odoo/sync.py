@@ -15,6 +15,7 @@ user, number and direction, created since the op was stored, not yet known to th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -223,10 +224,8 @@ class OdooSync:
             self._cond.notify()
 
     def _close_cut_calls(self) -> None:
-        """Calls a power cut or crash left open (their last step was "ringing", "calling" or
+        """Calls a power cut or crash left open (their last logged step was "started" or
         "answered") are ended now, in Recent and in Odoo, so no call stays "ongoing" forever."""
-        import dataclasses
-
         for doc in self.store.history():
             if doc.get("stage") not in ("started", "answered"):
                 continue  # ended (or from before stages were kept)

@@ -31,9 +31,6 @@ if sys.argv[1:] == ["registered"]:
 print(json.dumps(state))
 PY
 }
-registered_by() {  # registered_by PID: the phone of that process says registered
-    [ "$(prop MainPID)" = "$1" ] && state registered
-}
 new_pid_registered() {  # the service runs a process other than $1 and it is registered
     local pid
     pid=$(prop MainPID)

@@ -9,7 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class Office:
     carol: Baresip  # 103, answers at once
     outside: Baresip  # 9000: every + number nobody has
     odoo: OdooDouble
-    start: object = None  # () -> the phone's process, started again with the same config
+    start: Callable[[], subprocess.Popen[bytes]] | None = None  # the phone, again
     proc: subprocess.Popen[bytes] | None = None
 
     def call_us(self, who: Baresip) -> None:
@@ -268,8 +269,6 @@ def test_redial(office: Office) -> None:
 
 
 def test_power_loss_during_a_call_and_an_odoo_write(office: Office) -> None:
-    import time
-
     d = office.desk
     office.odoo.down = True  # Odoo unreachable: the call's log waits in the outbox
     office.call_us(office.bob)
@@ -282,7 +281,8 @@ def test_power_loss_during_a_call_and_an_odoo_write(office: Office) -> None:
     office.bob.command("hangup")
     office.odoo.down = False
     t0 = time.monotonic()
-    office.proc = office.start()  # type: ignore[operator]
+    assert office.start is not None
+    office.proc = office.start()
     wait_for(lambda: http("GET", f"{d.base}/state")[0] == 200, timeout=20, what="the API")
     d.until(lambda s: s["registration"] == "registered", "registered again", timeout=30)
     registered_after = time.monotonic() - t0
