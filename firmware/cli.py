@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 
 from firmware import __version__, app, config
-from firmware.daemon import Daemon, ScreenSink
+from firmware.daemon import Daemon
+from firmware.frame import ScreenSink
 
 DESCRIPTION = """\
 Firmware of a Raspberry Pi SIP desk phone for offices that run Odoo.
@@ -118,7 +119,8 @@ def _serve(cfg: config.Config, interactive: bool, hardware: bool = False) -> int
         screens.append(TerminalScreen())
 
         def extra(daemon: Daemon) -> list[app.Adapter]:
-            return [TerminalKeys(lambda: daemon.published, daemon.request_stop)]
+            return [TerminalKeys(lambda: daemon.published.snapshot.state.off_hook,
+                                 daemon.request_stop)]
 
     daemon, control = app.build(cfg, screens=screens, extra_adapters=extra,
                                 with_hardware=hardware)

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from firmware.config import ControlConfig
-from firmware.daemon import Post, Published
-from firmware.events import KEYS, Action, Event, HookLifted, HookReplaced, KeyPressed
+from firmware.events import KEYS, Action, Event, HookLifted, HookReplaced, KeyPressed, Post
+from firmware.frame import Published
 from firmware.phone import CONTACTS, QUEUE, RECENT, Snapshot
 from firmware.ui import screens
 

@@ -17,64 +17,25 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
-
-from PIL import Image
+from collections.abc import Sequence
 
 from firmware.events import (
     Action,
+    Adapter,
     AdapterFailed,
     CancelTimer,
     Event,
+    Post,
     StartTimer,
     Tick,
     TimerFired,
 )
-from firmware.phone import Phone, Snapshot
+from firmware.frame import Published, ScreenSink
+from firmware.phone import Phone
 from firmware.systemd import Notifier
 from firmware.ui import screens
 
 log = logging.getLogger("daemon")
-
-Post = Callable[[Event], None]
-
-
-class Adapter(Protocol):
-    """A part of the phone behind the loop: SIP, audio, display, keypad, Odoo, control API.
-
-    `start` may post events (an initial status); `execute` receives only the action types listed
-    in `handles` and must return at once; `stop` undoes `start`.
-    """
-
-    name: str
-    handles: tuple[type[Action], ...]
-
-    def start(self, post: Post) -> None: ...
-
-    def execute(self, action: Action) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class ScreenSink(Protocol):
-    """Something that shows frames: the OLED, the terminal, a PNG file."""
-
-    def show(self, image: Image.Image, lines: list[str], dim: bool = False) -> None:
-        """Show a new frame (`dim`: the screen saver is on). Must return at once: a slow
-        panel takes frames on its own thread, the latest one winning."""
-
-
-@dataclass(frozen=True)
-class Published:
-    """The last frame: what the screen shows and /state reports. Immutable, so readers on other
-    threads never see half an update."""
-
-    snapshot: Snapshot
-    lines: tuple[str, ...]
-    image: Image.Image
-
 
 class Timers:
     """One thread for every timer of the Phone plus the once-a-second Tick.

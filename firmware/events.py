@@ -5,12 +5,15 @@ carry (queue entries, contacts, call records). Never touches: state, I/O, thread
 
 Events are past-tense facts (`HookLifted`, `CallAnswered`); drivers and adapters post them and
 never interpret them. Actions are imperative (`PlaceCall`, `Hangup`); only the Phone creates them
-and only the daemon carries them out on the adapters.
+and only the daemon carries them out on the adapters. `Post` and `Adapter` are the contract
+between the two: an adapter needs this module only, never the daemon, the Phone or the screens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 KEYS = "0123456789*#ABCD"
 """Every key of the 4x4 keypad, in the names the Phone understands."""
@@ -385,3 +388,26 @@ class SetLed(Action):
 
     on: bool
 
+
+
+# --------------------------------------------------------------------------- adapters
+
+Post = Callable[[Event], None]
+"""How a driver or adapter hands a fact to the Phone: puts it on the one queue, returns at once."""
+
+
+class Adapter(Protocol):
+    """A part of the phone behind the loop: SIP, audio, display, keypad, Odoo, control API.
+
+    `start` may post events (an initial status); `execute` receives only the action types listed
+    in `handles` and must return at once; `stop` undoes `start`.
+    """
+
+    name: str
+    handles: tuple[type[Action], ...]
+
+    def start(self, post: Post) -> None: ...
+
+    def execute(self, action: Action) -> None: ...
+
+    def stop(self) -> None: ...

@@ -11,8 +11,7 @@ import logging
 import socket
 import threading
 
-from firmware.daemon import Post
-from firmware.events import Action, NetworkChanged
+from firmware.events import Action, NetworkChanged, Post
 
 log = logging.getLogger("network")
 

@@ -26,10 +26,9 @@ import wave
 from pathlib import Path
 from typing import Any, Protocol
 
-from firmware.daemon import Post
-from firmware.events import Action, AdapterFailed, PlayTone, Ring, SetMute
+from firmware.events import Action, AdapterFailed, PlayTone, Post, Ring, SetMute
 from firmware.hw.tones import FRAME, ToneGenerator, plan
-from firmware.sip import g711
+from firmware.pcm import mix
 
 log = logging.getLogger("audio")
 
@@ -193,9 +192,9 @@ class AudioEngine(NullAudio):
         tone = self._tone.frame() if self._tone is not None else None
         ring = self._ring.frame() if self._ring is not None else None
         if tone is not None:
-            ear = tone if ear is None else g711_mix(ear, tone)
+            ear = tone if ear is None else mix(ear, tone)
         if ring is not None and self.ringer is None:
-            ear = ring if ear is None else g711_mix(ear, ring)
+            ear = ring if ear is None else mix(ear, ring)
         self._io("handset", self.handset, ear or SILENCE, capture=True)
         if self.ringer is not None:
             self._io("ringer", self.ringer, ring or SILENCE, capture=False)
@@ -228,10 +227,6 @@ class AudioEngine(NullAudio):
         log.error("%s", message)
         self._broken[label] = time.monotonic() + 2.0
         self._post(AdapterFailed("audio", message))
-
-
-def g711_mix(a: bytes, b: bytes) -> bytes:
-    return g711.mix(a, b)
 
 
 # --------------------------------------------------------------------------- backends
@@ -383,6 +378,3 @@ class PyAudioBackend:
                 self._pa.terminate()
             self._pa = None
 
-
-def level(pcm: bytes) -> int:
-    return g711.rms(pcm)

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from firmware.daemon import Post
-from firmware.events import Action, Event, HookLifted, HookReplaced
+from firmware.events import Action, Event, HookLifted, HookReplaced, Post
 from firmware.hw.pins import HardwareError
 
 log = logging.getLogger("hook")

@@ -26,8 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from firmware.daemon import Post
-from firmware.events import Action, KeyPressed
+from firmware.events import Action, KeyPressed, Post
 from firmware.hw.pins import HardwareError
 
 log = logging.getLogger("keypad")

@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from firmware.daemon import Post
-from firmware.events import Action, Ring, SetLed
+from firmware.events import Action, Post, Ring, SetLed
 from firmware.hw.pins import HardwareError
 
 log = logging.getLogger("lamps")

@@ -2,7 +2,8 @@
 
 Owns: the terminal (raw mode on start, restored on stop) and the mapping from keyboard keys to the
 very events the keypad and hook switch post. Never touches: phone state; it reads the daemon's
-published frame only to know which way the space bar moves the hook.
+phone's hook position (handed in as a function) only to know which way the space bar moves
+the hook.
 
 Keys: 0-9 * # dial; a b c d are A B C D; shift (A B C D) is a long press; + is a long 0;
 m and h are long * (mute) and long # (hold); space lifts or replaces the handset; q quits.
@@ -23,8 +24,7 @@ from typing import Any, TextIO
 
 from PIL import Image
 
-from firmware.daemon import Post, Published
-from firmware.events import Action, Event, HookLifted, HookReplaced, KeyPressed
+from firmware.events import Action, Event, HookLifted, HookReplaced, KeyPressed, Post
 
 log = logging.getLogger("sim")
 
@@ -99,9 +99,9 @@ class TerminalKeys:
     name = "keyboard"
     handles: tuple[type[Action], ...] = ()
 
-    def __init__(self, published: Callable[[], Published], quit: Callable[[], None],
+    def __init__(self, off_hook: Callable[[], bool], quit: Callable[[], None],
                  stream: TextIO | None = None) -> None:
-        self._published = published
+        self._off_hook = off_hook
         self._quit = quit
         self._stream = stream or sys.stdin
         self._saved: list[Any] | None = None
@@ -128,7 +128,7 @@ class TerminalKeys:
             if char in ("q", "\x03", "\x04"):
                 self._quit()
                 return
-            event = key_event(char, self._published().snapshot.state.off_hook)
+            event = key_event(char, self._off_hook())
             if event is not None:
                 post(event)
 

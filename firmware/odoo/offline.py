@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from firmware.daemon import Post
-from firmware.events import Action, OdooStatusChanged
+from firmware.events import Action, OdooStatusChanged, Post
 
 log = logging.getLogger("odoo")
 

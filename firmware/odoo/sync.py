@@ -27,7 +27,6 @@ from typing import Any
 
 from firmware import numbers
 from firmware.config import OdooConfig
-from firmware.daemon import Post
 from firmware.events import (
     Action,
     CallerIdentified,
@@ -40,6 +39,7 @@ from firmware.events import (
     MarkDone,
     OdooStatusChanged,
     OutboxChanged,
+    Post,
     QueueEntry,
     QueueUpdated,
     RefreshQueue,

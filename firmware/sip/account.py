@@ -24,7 +24,6 @@ from collections.abc import Callable
 
 from firmware import __version__
 from firmware.config import SipConfig
-from firmware.daemon import Post
 from firmware.events import (
     Action,
     Answer,
@@ -33,6 +32,7 @@ from firmware.events import (
     Hangup,
     IncomingCall,
     PlaceCall,
+    Post,
     RegistrationChanged,
     Reject,
     Reregister,

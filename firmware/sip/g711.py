@@ -1,8 +1,8 @@
 """G.711 at 16 bits: mu-law (payload type 0) and A-law (8) <-> signed 16-bit little-endian PCM.
 
-Owns: the codec and simple PCM arithmetic. Uses `audioop` (`audioop-lts` on Python 3.13, where
-the standard library dropped it) at width 2, so no precision is lost before the codec's own
-quantisation (pyVoIP's 8-bit path loses about five bits).
+Owns: the codec only (PCM arithmetic is `firmware.pcm`). Uses `audioop` (`audioop-lts` on
+Python 3.13, where the standard library dropped it) at width 2, so no precision is lost before
+the codec's own quantisation (pyVoIP's 8-bit path loses about five bits).
 """
 
 from __future__ import annotations
@@ -20,16 +20,3 @@ def encode(pcm: bytes, pt: int) -> bytes:
 
 def decode(data: bytes, pt: int) -> bytes:
     return audioop.ulaw2lin(data, 2) if pt == 0 else audioop.alaw2lin(data, 2)
-
-
-def scale(pcm: bytes, factor: float) -> bytes:
-    return audioop.mul(pcm, 2, factor)
-
-
-def rms(pcm: bytes) -> int:
-    return audioop.rms(pcm, 2)
-
-
-def mix(a: bytes, b: bytes) -> bytes:
-    """Two 16-bit frames summed, clipped at full scale."""
-    return audioop.add(a, b, 2)

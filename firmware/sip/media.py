@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from firmware.pcm import scale
 from firmware.sip import g711
 
 log = logging.getLogger("rtp")
@@ -157,7 +158,7 @@ class JitterBuffer:
                 self.next_seq = None if self.highest is None else self.highest + 1
             return bytes(self.frame_bytes)
         # Packet loss concealment: the last frame again, quieter each time, not a click.
-        return g711.scale(self._last, 0.5 ** self._concealed)
+        return scale(self._last, 0.5 ** self._concealed)
 
 
 class RtpSession:

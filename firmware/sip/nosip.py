@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from firmware.daemon import Post
 from firmware.events import (
     Action,
     Answer,
     CallEnded,
     Hangup,
     PlaceCall,
+    Post,
     RegistrationChanged,
     Reject,
     SendDtmf,
