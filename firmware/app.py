@@ -13,7 +13,9 @@ from collections.abc import Callable
 from firmware import __version__
 from firmware.config import Config
 from firmware.control import ControlServer
-from firmware.daemon import Adapter, Daemon, ScreenSink
+from firmware.daemon import Daemon
+from firmware.events import Adapter
+from firmware.frame import ScreenSink
 from firmware.hw.audio import NullAudio
 from firmware.network import NetworkMonitor
 from firmware.odoo.offline import NoOdoo
@@ -25,15 +27,8 @@ log = logging.getLogger("app")
 
 
 def settings_from(config: Config) -> Settings:
-    p = config.phone
-    return Settings(
-        name=p.name, extension=config.sip.username, region=p.region,
-        max_extension_digits=p.max_extension_digits, interdigit_seconds=p.interdigit_seconds,
-        offhook_seconds=p.offhook_seconds, ring_timeout_seconds=p.ring_timeout_seconds,
-        prompt_seconds=p.prompt_seconds, message_seconds=p.message_seconds,
-        reject_code=p.reject_code, version=__version__,
-        screensaver_seconds=config.hardware.screensaver_seconds,
-    )
+    return Settings.of(config.phone, extension=config.sip.username, version=__version__,
+                       screensaver_seconds=config.hardware.screensaver_seconds)
 
 
 def make_audio(config: Config, device: bool = False) -> NullAudio:

@@ -1,8 +1,15 @@
 """Configuration: a TOML file -> a typed, frozen `Config`, or every problem in it at once.
 
-Owns: the schema (sections, keys, types, defaults), reading secrets from their own files, and the
-masked rendering that `deskphone check-config` prints. Never touches: the network, devices, or
-any state beyond the file system reads it needs to load secrets.
+Owns: the schema (sections, keys, types, defaults), reading secrets from their own files, the
+masked rendering that `deskphone check-config` prints and the commented example file. Never
+touches: the network, devices, or any state beyond the file system reads it needs to load secrets.
+
+Each setting is declared once, as a dataclass field made by `setting()`: its name, type and
+default are the field's; its help text, range or choices, whether it is required, and what
+config/example.toml shows are the field's metadata. The parser, `check-config`'s output, the
+example file and the Phone's settings (phone.Settings extends PhoneConfig) all follow from it, so
+a new key is one line in one section class. Cross-key rules (a pin used twice, wav needing its
+files) live in the section's `after` check.
 
 Every problem is reported as `section.key: message` so an admin can fix a whole file in one go;
 misspelt keys get a "did you mean". Secrets (the SIP password, the Odoo API key, the control
@@ -15,9 +22,12 @@ import difflib
 import ipaddress
 import os
 import stat
+import textwrap
 import tomllib
+import types
+import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -62,122 +72,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-# --------------------------------------------------------------------------- schema
-
-
-@dataclass(frozen=True)
-class SipConfig:
-    server: str
-    username: str
-    password: Secret
-    port: int = 5060
-    transport: str = "udp"
-    auth_username: str | None = None
-    domain: str = ""  # defaults to server
-    bind: str | None = None  # "address[:port]"
-    register_expires: int = 300
-    tls_verify: bool = True
-    tls_ca_file: str = ""  # a CA bundle for a PBX whose certificate a public CA did not sign
-    no_rtp_seconds: int = 60
-
-    @property
-    def realm_domain(self) -> str:
-        """The domain of our SIP URIs (the server's, unless configured)."""
-        return self.domain or self.server
-
-
-@dataclass(frozen=True)
-class OdooConfig:
-    url: str
-    database: str
-    login: str
-    api_key: Secret
-    poll_seconds: int = 60
-    timeout_seconds: float = 10.0
-    sip_from_odoo: bool = False
-
-
-@dataclass(frozen=True)
-class PhoneConfig:
-    region: str | None = None
-    name: str = "Desk phone"
-    interdigit_seconds: float = 4.0
-    offhook_seconds: float = 30.0
-    ring_timeout_seconds: float = 120.0
-    prompt_seconds: float = 30.0
-    message_seconds: float = 4.0
-    max_extension_digits: int = numbers.DEFAULT_MAX_EXTENSION_DIGITS
-    reject_code: int = 486
-    state_dir: str = ""  # "" = $STATE_DIRECTORY, else ~/.local/state/deskphone
-
-
-@dataclass(frozen=True)
-class ControlConfig:
-    host: str
-    port: int
-    token: Secret | None = None
-
-
-@dataclass(frozen=True)
-class AudioConfig:
-    # "auto": the sound cards (pyaudio) for `deskphone run` on the phone, none in the simulator.
-    backend: str = "auto"
-    handset: str | None = None
-    ringer: str | None = None
-    mic: str | None = None
-    ear: str | None = None
-
-
-DISPLAYS = (
-    # luma.oled panels
-    "ssd1306", "ssd1309", "ssd1305", "ssd1315", "sh1106", "sh1107", "ssd1322", "ssd1325",
-    "ssd1327", "ssd1331", "ssd1351",
-    # luma.emulator (need pygame) and luma's in-memory dummy; "none": no screen at all
-    "capture", "pygame", "gifanim", "asciiart", "asciiblock", "dummy", "none",
-)
-
-
-@dataclass(frozen=True)
-class HardwareConfig:
-    pin_factory: str = "lgpio"
-    keypad_layout: str = "4x4"
-    keypad_rows: tuple[int, ...] = (5, 6, 13, 26)
-    keypad_cols: tuple[int, ...] = (16, 22, 23, 24)
-    keypad_drive: str = "rows"  # the lines driven low in turn; the others are read (pulled up)
-    long_press_seconds: float = 0.8
-    hook_pin: int = 17
-    hook_active: str = "low"  # the level the pin reads while the handset is lifted
-    hook_pull: str = ""  # "" = the pull that holds the inactive level (up for "low")
-    ringer_pin: int | None = None
-    led_pin: int | None = None
-    display: str = "ssd1306"
-    display_interface: str = "i2c"
-    display_port: int = 1
-    display_address: int = 0x3C
-    display_rotate: int = 0
-    display_contrast: int = 255
-    screensaver_seconds: int = 300
-
-
-@dataclass(frozen=True)
-class Config:
-    sip: SipConfig
-    phone: PhoneConfig = field(default_factory=PhoneConfig)
-    odoo: OdooConfig | None = None
-    control: ControlConfig | None = None
-    audio: AudioConfig = field(default_factory=AudioConfig)
-    hardware: HardwareConfig = field(default_factory=HardwareConfig)
-    path: str = ""
-
-    def state_dir(self) -> Path:
-        """Where the outbox and caches live: systemd's StateDirectory= when it gives one."""
-        if self.phone.state_dir:
-            return Path(self.phone.state_dir)
-        if os.environ.get("STATE_DIRECTORY"):
-            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-        return Path.home() / ".local" / "state" / "deskphone"
 
 
 # --------------------------------------------------------------------------- checking
@@ -230,7 +124,7 @@ class _Checker:
                 return default
         return value
 
-    def secret(self, key: str, *, required: bool) -> Secret | None:
+    def secret(self, key: str, *, required: bool, absent_section: bool = False) -> Secret | None:
         """A secret given inline as `key` or in a file named by `key_file` (mode 600)."""
         inline = self.get(key, str, check=_non_empty)
         path = self.get(f"{key}_file", str, check=_non_empty)
@@ -241,7 +135,9 @@ class _Checker:
             return self._read_secret_file(f"{key}_file", path)
         if inline is None:
             if required and f"{key}_file" not in self.raw and key not in self.raw:
-                self.problem(key, f"required (or {key}_file)")
+                # With no section at all, the file key is named by its whole path.
+                other = f"{self.section}.{key}_file" if absent_section else f"{key}_file"
+                self.problem(key, f"required (or {other})")
             return None
         return Secret(inline)
 
@@ -400,9 +296,291 @@ def _url(value: str) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- declaring settings
 
-_SECTIONS = ["sip", "phone", "odoo", "control", "audio", "hardware"]
+
+@dataclass(frozen=True)
+class Rule:
+    """What a setting means beyond its name, type and default (the dataclass field's)."""
+
+    help: str
+    choices: tuple[str, ...] = ()
+    between: tuple[float, float] | None = None
+    check: Callable[[Any], str | None] | None = None
+    # True, or a test of the whole document ("required unless [odoo] sip_from_odoo").
+    required: bool | Callable[[dict[str, Any]], bool] = False
+    convert: Callable[[Any], Any] | None = None  # applied to a valid value (e.g. upper case)
+    example: object = None  # what config/example.toml shows, when not the default
+    commented: bool = False  # config/example.toml shows the key as a comment
+    shown: Callable[[Any], object] | None = None  # check-config's value, from the section
+    hex: bool = False  # printed as 0x.. (an I2C address)
+
+
+def setting(default: Any = MISSING, *, help: str, **rule: Any) -> Any:
+    """One setting: a dataclass field whose metadata is its `Rule`."""
+    meta = {"rule": Rule(help=help, **rule)}
+    if default is MISSING:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def rule_of(f: Any) -> Rule:
+    rule: Rule = f.metadata["rule"]
+    return rule
+
+
+PIN_FACTORIES = ("lgpio", "rpigpio", "pigpio", "native", "mock")
+"""gpiozero's pin factories by the names `[hardware] pin_factory` takes (hw/pins.py loads them)."""
+PANELS = ("ssd1306", "ssd1309", "ssd1305", "ssd1315", "sh1106", "sh1107", "ssd1322", "ssd1325",
+          "ssd1327", "ssd1331", "ssd1351")
+"""luma.oled's panels."""
+EMULATORS = ("capture", "pygame", "gifanim", "asciiart", "asciiblock")
+"""luma.emulator's devices (they need pygame)."""
+DISPLAYS = (*PANELS, *EMULATORS, "dummy", "none")
+"""Every `[hardware] display`: a panel, an emulator, luma's in-memory dummy, or no screen."""
+
+
+def _sip_from_odoo(doc: dict[str, Any]) -> bool:
+    odoo = doc.get("odoo")
+    return isinstance(odoo, dict) and odoo.get("sip_from_odoo") is True
+
+
+def _needs_own_sip_credentials(doc: dict[str, Any]) -> bool:
+    # With [odoo] sip_from_odoo the extension and its secret come from the user's Odoo record.
+    return not _sip_from_odoo(doc)
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    server: str = setting(required=True, check=_non_empty, example="pbx.example.com",
+                          help="the registrar / proxy of your VoIP provider")
+    username: str = setting(required=_needs_own_sip_credentials, check=_non_empty,
+                            example="101", help="the extension")
+    password: Secret = setting(required=_needs_own_sip_credentials,
+                               example="/etc/deskphone/sip_password",
+                               help='chmod 600; or: password = "..."')
+    port: int = setting(5060, check=_port, help="the server's SIP port")
+    transport: str = setting("udp", choices=("udp", "tcp", "tls"),
+                             help='"udp" | "tcp" | "tls" (tls verifies the certificate)')
+    auth_username: str | None = setting(None, check=_non_empty, example="101", commented=True,
+                                        help="when the provider's auth name differs from the "
+                                             "extension")
+    domain: str = setting("", check=_non_empty, example="example.com", commented=True,
+                          shown=lambda sip: sip.realm_domain,
+                          help="the domain of SIP URIs; defaults to server")
+    bind: str | None = setting(None, check=_host_port, example="192.168.1.20:5060",
+                               commented=True,
+                               help="local address[:port]; default: the route to the server")
+    register_expires: int = setting(300, between=(30, 86400),
+                                    help="seconds a registration lasts (refreshed at half)")
+    tls_verify: bool = setting(True, help="check the server's certificate (tls)")
+    tls_ca_file: str = setting("", check=_non_empty, example="/etc/deskphone/pbx-ca.pem",
+                               commented=True,
+                               help="a CA for a PBX with a private certificate")
+    no_rtp_seconds: int = setting(60, between=(5, 3600),
+                                  help="end a call whose far end went silent for this long")
+
+    @property
+    def realm_domain(self) -> str:
+        """The domain of our SIP URIs (the server's, unless configured)."""
+        return self.domain or self.server
+
+
+@dataclass(frozen=True)
+class OdooConfig:
+    url: str = setting(required=True, check=_url, convert=lambda url: url.rstrip("/"),
+                       example="https://odoo.example.com", help="the Odoo server")
+    database: str = setting(required=True, check=_non_empty, example="example",
+                            help="the Odoo database")
+    login: str = setting(required=True, check=_non_empty, example="alice@example.com",
+                         help="the user whose queue and contacts the phone shows")
+    api_key: Secret = setting(required=True, example="/etc/deskphone/odoo_api_key",
+                              help="Preferences -> Account Security -> New API Key")
+    poll_seconds: int = setting(60, between=(10, 3600), help="how often the queue is read")
+    timeout_seconds: float = setting(10.0, between=(1, 120),
+                                     help="a request taking longer counts as Odoo down")
+    sip_from_odoo: bool = setting(False, example=True, commented=True,
+                                  help="the extension and SIP password from the user's Odoo "
+                                       "record")
+
+
+@dataclass(frozen=True)
+class PhoneConfig:
+    region: str | None = setting(None, check=_region, convert=str.upper, example="BE",
+                                 help="numbers typed without + are numbers of this country")
+    name: str = setting("Desk phone", example="Reception", help="shown on the idle screen")
+    interdigit_seconds: float = setting(4.0, between=(1, 30),
+                                        help="off hook: dial this long after the last digit")
+    offhook_seconds: float = setting(30.0, between=(5, 600),
+                                     help='off hook with no digits: "Replace the handset"')
+    ring_timeout_seconds: float = setting(120.0, between=(5, 3600),
+                                          help="stop ringing (480) after this long")
+    prompt_seconds: float = setting(30.0, between=(3, 600),
+                                    help='"Mark call done?" keeps the activity after this long')
+    message_seconds: float = setting(4.0, between=(1, 60), help="how long a message line stays")
+    max_extension_digits: int = setting(numbers.DEFAULT_MAX_EXTENSION_DIGITS, between=(1, 8),
+                                        help="up to this many digits is an extension")
+    reject_code: int = setting(486, check=lambda v: None if v in (480, 486, 603)
+                               else "must be 486 (busy), 603 (decline) or 480 (unavailable)",
+                               help="C on a ringing call: 486 busy, 603 decline, "
+                                    "480 unavailable")
+    state_dir: str = setting("", example="/var/lib/deskphone", commented=True,
+                             help="default: $STATE_DIRECTORY (systemd), else ~/.local/state")
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    listen: str = setting("127.0.0.1:8089", check=_host_port,
+                          help="remove the section to turn the API off")
+    token: Secret | None = setting(None, example="/etc/deskphone/control_token", commented=True,
+                                   help="required when listen is not loopback")
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.listen, 8089)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.listen, 8089)[1]
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    backend: str = setting("auto", choices=("auto", "null", "wav", "pyaudio"),
+                           help='sound cards on the phone, none in the simulator; or "pyaudio", '
+                                '"null" (no sound), "wav" (files)')
+    handset: str | None = setting(None, example="USB Audio", commented=True,
+                                  help="device names as PortAudio lists them")
+    ringer: str | None = setting(None, example="bcm2835 Headphones", commented=True,
+                                 help="a second card for the ringtone; else it rings in the "
+                                      "handset")
+    mic: str | None = setting(None, example="voice.wav", commented=True,
+                              help='backend "wav": a WAV (8 kHz mono 16-bit) as the microphone')
+    ear: str | None = setting(None, example="heard.wav", commented=True,
+                              help='backend "wav": everything the earpiece plays, written live')
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    pin_factory: str = setting("lgpio", choices=PIN_FACTORIES, help='"mock" for tests')
+    keypad_layout: str = setting("4x4", choices=("4x4", "4x3"), help='or "4x3"')
+    keypad_rows: tuple[int, ...] = setting((5, 6, 13, 26), check=_pins, help="BCM numbers")
+    keypad_cols: tuple[int, ...] = setting((16, 22, 23, 24), check=_pins,
+                                           help="BCM numbers (3 for the 4x3 layout)")
+    keypad_drive: str = setting("rows", choices=("rows", "cols"),
+                                help='rows driven low in turn, columns read; "cols" the reverse')
+    long_press_seconds: float = setting(0.8, between=(0.3, 3), help='hold 0 this long for "+"')
+    hook_pin: int = setting(17, between=(0, 27), help="BCM number of the hook switch")
+    hook_active: str = setting("low", choices=("low", "high"),
+                               help="the level when the handset is lifted")
+    hook_pull: str = setting("", choices=("up", "down", "floating"), example="up",
+                             commented=True,
+                             help="default: the pull that holds the other level")
+    ringer_pin: int | None = setting(None, between=(0, 27), example=12, commented=True,
+                                     help="an active buzzer (docs/hardware.md)")
+    led_pin: int | None = setting(None, between=(0, 27), example=25, commented=True,
+                                  help="the message / missed-call lamp")
+    display: str = setting("ssd1306", choices=DISPLAYS,
+                           help='a luma panel (ssd1306, sh1106, ssd1309 ...), a luma emulator '
+                                '(capture, pygame ...), "dummy" or "none"')
+    display_interface: str = setting("i2c", choices=("i2c", "spi"), help="the panel's bus")
+    display_port: int = setting(1, between=(0, 10), help="the bus number (i2c-1 on a Pi)")
+    display_address: int = setting(0x3C, between=(0x03, 0x77), hex=True,
+                                    help="the panel's I2C address")
+    display_rotate: int = setting(0, check=lambda v: None if v in (0, 1, 2, 3)
+                                  else "must be 0-3", help="0-3, quarter turns")
+    display_contrast: int = setting(255, between=(0, 255), help="0-255")
+    screensaver_seconds: int = setting(300, between=(0, 86400),
+                                       help="dim the screen after this long untouched; "
+                                            "0 = never")
+
+
+@dataclass(frozen=True)
+class Config:
+    sip: SipConfig
+    phone: PhoneConfig = field(default_factory=PhoneConfig)
+    odoo: OdooConfig | None = None
+    control: ControlConfig | None = None
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    path: str = ""
+
+    def state_dir(self) -> Path:
+        """Where the outbox and caches live: systemd's StateDirectory= when it gives one."""
+        if self.phone.state_dir:
+            return Path(self.phone.state_dir)
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        return Path.home() / ".local" / "state" / "deskphone"
+
+
+# --------------------------------------------------------------------------- cross-key checks
+
+
+def _control_after(c: _Checker, out: dict[str, Any]) -> None:
+    if out["listen"] is None:
+        return
+    host, _ = split_host_port(out["listen"], 8089)
+    if out["token"] is None and not is_loopback(host) and "token" not in c.raw \
+            and "token_file" not in c.raw:
+        c.problem("token", f"required when control.listen ({host}) is not a loopback address")
+
+
+def _audio_after(c: _Checker, out: dict[str, Any]) -> None:
+    if out["backend"] == "wav":
+        for key in ("mic", "ear"):
+            if out[key] is None and key not in c.raw:
+                c.problem(key, "required when audio.backend is 'wav'")
+    for key in ("mic", "ear"):
+        if out[key] and not Path(out[key]).is_absolute():
+            out[key] = str(c.base / out[key])
+
+
+def _hardware_after(c: _Checker, out: dict[str, Any]) -> None:
+    layout_cols = 4 if out["keypad_layout"] == "4x4" else 3
+    if "keypad_cols" in c.raw and len(out["keypad_cols"]) != layout_cols:
+        c.problem("keypad_cols", f"the {out['keypad_layout']} layout has {layout_cols} columns")
+    if "keypad_rows" in c.raw and len(out["keypad_rows"]) != 4:
+        c.problem("keypad_rows", "a keypad has 4 rows")
+    used: dict[int, str] = {}
+    for key in ("keypad_rows", "keypad_cols", "hook_pin", "ringer_pin", "led_pin"):
+        value = out[key]
+        for pin in value if isinstance(value, tuple) else (value,):
+            if pin is None:
+                continue
+            if pin in used and used[pin] != key:
+                c.problem(key, f"GPIO {pin} is also {used[pin]}")
+            used.setdefault(pin, key)
+    if "keypad_cols" not in c.raw and layout_cols == 3:
+        out["keypad_cols"] = out["keypad_cols"][:3]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One `[section]` of the file: its schema class, whether it must, may or need not be
+    there (`presence`: "required" | "optional" = None when absent | "default" = defaults when
+    absent), and its cross-key check."""
+
+    name: str
+    schema: type
+    presence: str
+    after: Callable[[_Checker, dict[str, Any]], None] | None = None
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("sip", SipConfig, "required"),
+    Section("phone", PhoneConfig, "default"),
+    Section("odoo", OdooConfig, "optional"),
+    Section("control", ControlConfig, "optional", _control_after),
+    Section("audio", AudioConfig, "default", _audio_after),
+    Section("hardware", HardwareConfig, "default", _hardware_after),
+)
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def load(path: Path) -> Config:
@@ -425,187 +603,76 @@ def load(path: Path) -> Config:
 def parse(raw: dict[str, Any], base: Path = Path("."), path: str = "") -> Config:
     """Check a parsed TOML document; raise ConfigError with every problem found."""
     problems: list[str] = []
+    names = [s.name for s in SECTIONS]
     for name in raw:
-        if name not in _SECTIONS:
-            problems.append(f"{name}: unknown section" + _did_you_mean(name, _SECTIONS))
-
-    sip = _sip(raw, problems, base)
-    phone = _phone(raw.get("phone", {}), problems, base)
-    odoo = _odoo(raw["odoo"], problems, base) if "odoo" in raw else None
-    control = _control(raw["control"], problems, base) if "control" in raw else None
-    audio = _audio(raw.get("audio", {}), problems, base)
-    hardware = _hardware(raw.get("hardware", {}), problems, base)
-    if problems or sip is None:
+        if name not in names:
+            problems.append(f"{name}: unknown section" + _did_you_mean(name, names))
+    parts: dict[str, Any] = {}
+    for section in SECTIONS:
+        if section.name not in raw and section.presence == "optional":
+            parts[section.name] = None
+            continue
+        parts[section.name] = _read(section, raw, problems, base)
+    if problems or parts["sip"] is None:
         raise ConfigError(problems)
-    return Config(sip=sip, phone=phone, odoo=odoo, control=control, audio=audio,
-                  hardware=hardware, path=path)
+    return Config(**parts, path=path)
 
 
-def _sip(raw: dict[str, Any], problems: list[str], base: Path) -> SipConfig | None:
-    if "sip" not in raw:
-        problems.extend(["sip.server: required", "sip.username: required",
-                         "sip.password: required (or sip.password_file)"])
-        return None
-    c = _Checker("sip", raw["sip"], problems, base)
-    # With [odoo] sip_from_odoo the extension and its secret come from the user's Odoo record.
-    odoo = raw.get("odoo")
-    from_odoo = isinstance(odoo, dict) and odoo.get("sip_from_odoo") is True
-    out = dict(
-        server=c.get("server", str, required=True, check=_non_empty),
-        username=c.get("username", str, "" if from_odoo else None, required=not from_odoo,
-                       check=_non_empty),
-        password=c.secret("password", required=not from_odoo) or (Secret("") if from_odoo
-                                                                   else None),
-        port=c.get("port", int, 5060, check=_port),
-        transport=c.get("transport", str, "udp", check=_one_of("udp", "tcp", "tls")),
-        auth_username=c.get("auth_username", str, check=_non_empty),
-        domain=c.get("domain", str, "", check=_non_empty),
-        bind=c.get("bind", str, check=_host_port),
-        register_expires=c.get("register_expires", int, 300, check=_between(30, 86400)),
-        tls_verify=c.get("tls_verify", bool, True),
-        tls_ca_file=c.get("tls_ca_file", str, "", check=_non_empty),
-        no_rtp_seconds=c.get("no_rtp_seconds", int, 60, check=_between(5, 3600)),
-    )
-    c.finish([*_names(SipConfig), "password_file"])
-    if any(out[k] is None for k in ("server", "username", "password")):
-        return None
-    return SipConfig(**out)
+def _read(section: Section, doc: dict[str, Any], problems: list[str], base: Path) -> Any:
+    """One section: every key checked against its declaration, problems collected."""
+    c = _Checker(section.name, doc.get(section.name, {}), problems, base)
+    absent = section.name not in doc
+    hints = typing.get_type_hints(section.schema)
+    out: dict[str, Any] = {}
+    known: list[str] = []
+    missing = False
+    for f in fields(section.schema):
+        rule = rule_of(f)
+        kinds, secret = _kinds(hints[f.name])
+        required = rule.required(doc) if callable(rule.required) else rule.required
+        known.append(f.name)
+        if secret:
+            known.append(f"{f.name}_file")
+            value: Any = c.secret(f.name, required=required, absent_section=absent)
+        else:
+            default = f.default if f.default is not MISSING else None
+            if isinstance(default, tuple):
+                default = list(default)
+            value = c.get(f.name, kinds, default, required=required, check=_check_of(rule))
+        if value is not None and list in kinds:
+            value = tuple(value)
+        if value is not None and rule.convert is not None:
+            value = rule.convert(value)
+        if value is None and f.default is MISSING:
+            if required:
+                missing = True  # already reported
+            else:
+                value = Secret("") if secret else ""  # given by another part (sip_from_odoo)
+        out[f.name] = value
+    if section.after is not None:
+        section.after(c, out)
+    c.finish(known)
+    return None if missing else section.schema(**out)
 
 
-def _phone(raw: object, problems: list[str], base: Path) -> PhoneConfig:
-    c = _Checker("phone", raw, problems, base)
-    d = PhoneConfig()
-    out = dict(
-        region=c.get("region", str, None, check=_region),
-        name=c.get("name", str, d.name),
-        interdigit_seconds=c.get("interdigit_seconds", float, d.interdigit_seconds,
-                                 check=_between(1, 30)),
-        offhook_seconds=c.get("offhook_seconds", float, d.offhook_seconds,
-                              check=_between(5, 600)),
-        ring_timeout_seconds=c.get("ring_timeout_seconds", float, d.ring_timeout_seconds,
-                                   check=_between(5, 3600)),
-        prompt_seconds=c.get("prompt_seconds", float, d.prompt_seconds, check=_between(3, 600)),
-        message_seconds=c.get("message_seconds", float, d.message_seconds,
-                              check=_between(1, 60)),
-        max_extension_digits=c.get("max_extension_digits", int, d.max_extension_digits,
-                                   check=_between(1, 8)),
-        reject_code=c.get("reject_code", int, d.reject_code,
-                          check=lambda v: None if v in (480, 486, 603)
-                          else "must be 486 (busy), 603 (decline) or 480 (unavailable)"),
-        state_dir=c.get("state_dir", str, ""),
-    )
-    if out["region"]:
-        out["region"] = out["region"].upper()
-    c.finish(_names(PhoneConfig))
-    return PhoneConfig(**out)
+def _kinds(hint: Any) -> tuple[tuple[type, ...], bool]:
+    """The TOML types a field's annotation takes, and whether it is a secret."""
+    if isinstance(hint, types.UnionType):  # `str | None`: an optional setting
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    base = typing.get_origin(hint) or hint
+    if base is Secret:
+        return (str,), True
+    if base is tuple:
+        return (list,), False
+    return (base,), False
 
 
-def _odoo(raw: object, problems: list[str], base: Path) -> OdooConfig | None:
-    c = _Checker("odoo", raw, problems, base)
-    out = dict(
-        url=c.get("url", str, required=True, check=_url),
-        database=c.get("database", str, required=True, check=_non_empty),
-        login=c.get("login", str, required=True, check=_non_empty),
-        api_key=c.secret("api_key", required=True),
-        poll_seconds=c.get("poll_seconds", int, 60, check=_between(10, 3600)),
-        timeout_seconds=c.get("timeout_seconds", float, 10.0, check=_between(1, 120)),
-        sip_from_odoo=c.get("sip_from_odoo", bool, False),
-    )
-    c.finish([*_names(OdooConfig), "api_key_file"])
-    if any(out[k] is None for k in ("url", "database", "login", "api_key")):
-        return None
-    out["url"] = str(out["url"]).rstrip("/")
-    return OdooConfig(**out)
-
-
-def _control(raw: object, problems: list[str], base: Path) -> ControlConfig | None:
-    c = _Checker("control", raw, problems, base)
-    listen = c.get("listen", str, "127.0.0.1:8089", check=_host_port)
-    token = c.secret("token", required=False)
-    c.finish(["listen", "token", "token_file"])
-    if listen is None:
-        return None
-    host, port = split_host_port(listen, 8089)
-    if token is None and not is_loopback(host) and "token" not in c.raw \
-            and "token_file" not in c.raw:
-        c.problem("token", f"required when control.listen ({host}) is not a loopback address")
-    return ControlConfig(host=host, port=port, token=token)
-
-
-def _audio(raw: object, problems: list[str], base: Path) -> AudioConfig:
-    c = _Checker("audio", raw, problems, base)
-    backend = c.get("backend", str, "auto", check=_one_of("auto", "null", "wav", "pyaudio"))
-    out = dict(
-        backend=backend,
-        handset=c.get("handset", str),
-        ringer=c.get("ringer", str),
-        mic=c.get("mic", str),
-        ear=c.get("ear", str),
-    )
-    if backend == "wav":
-        for key in ("mic", "ear"):
-            if out[key] is None and key not in c.raw:
-                c.problem(key, "required when audio.backend is 'wav'")
-    for key in ("mic", "ear"):
-        if out[key] and not Path(out[key]).is_absolute():
-            out[key] = str(base / out[key])
-    c.finish(_names(AudioConfig))
-    return AudioConfig(**out)
-
-
-def _hardware(raw: object, problems: list[str], base: Path) -> HardwareConfig:
-    c = _Checker("hardware", raw, problems, base)
-    d = HardwareConfig()
-    out = dict(
-        pin_factory=c.get("pin_factory", str, d.pin_factory,
-                          check=_one_of("lgpio", "rpigpio", "pigpio", "native", "mock")),
-        keypad_layout=c.get("keypad_layout", str, d.keypad_layout, check=_one_of("4x4", "4x3")),
-        keypad_rows=tuple(c.get("keypad_rows", list, list(d.keypad_rows), check=_pins)),
-        keypad_cols=tuple(c.get("keypad_cols", list, list(d.keypad_cols), check=_pins)),
-        keypad_drive=c.get("keypad_drive", str, d.keypad_drive, check=_one_of("rows", "cols")),
-        long_press_seconds=c.get("long_press_seconds", float, d.long_press_seconds,
-                                 check=_between(0.3, 3)),
-        hook_pin=c.get("hook_pin", int, d.hook_pin, check=_between(0, 27)),
-        hook_active=c.get("hook_active", str, d.hook_active, check=_one_of("low", "high")),
-        hook_pull=c.get("hook_pull", str, d.hook_pull, check=_one_of("up", "down", "floating")),
-        ringer_pin=c.get("ringer_pin", int, None, check=_between(0, 27)),
-        led_pin=c.get("led_pin", int, None, check=_between(0, 27)),
-        display=c.get("display", str, d.display,
-                      check=_one_of(*DISPLAYS)),
-        display_interface=c.get("display_interface", str, d.display_interface,
-                                check=_one_of("i2c", "spi")),
-        display_port=c.get("display_port", int, d.display_port, check=_between(0, 10)),
-        display_address=c.get("display_address", int, d.display_address,
-                              check=_between(0x03, 0x77)),
-        display_rotate=c.get("display_rotate", int, d.display_rotate,
-                             check=lambda v: None if v in (0, 1, 2, 3) else "must be 0-3"),
-        display_contrast=c.get("display_contrast", int, d.display_contrast,
-                               check=_between(0, 255)),
-        screensaver_seconds=c.get("screensaver_seconds", int, d.screensaver_seconds,
-                                  check=_between(0, 86400)),
-    )
-    layout_cols = 4 if out["keypad_layout"] == "4x4" else 3
-    if "keypad_cols" in c.raw and len(out["keypad_cols"]) != layout_cols:
-        c.problem("keypad_cols", f"the {out['keypad_layout']} layout has {layout_cols} columns")
-    if "keypad_rows" in c.raw and len(out["keypad_rows"]) != 4:
-        c.problem("keypad_rows", "a keypad has 4 rows")
-    used: dict[int, str] = {}
-    for key in ("keypad_rows", "keypad_cols", "hook_pin", "ringer_pin", "led_pin"):
-        value = out[key]
-        for pin in value if isinstance(value, tuple) else (value,):
-            if pin is None:
-                continue
-            if pin in used and used[pin] != key:
-                c.problem(key, f"GPIO {pin} is also {used[pin]}")
-            used.setdefault(pin, key)
-    c.finish(_names(HardwareConfig))
-    if "keypad_cols" not in c.raw and layout_cols == 3:
-        out["keypad_cols"] = out["keypad_cols"][:3]
-    return HardwareConfig(**out)
-
-
-def _names(cls: type) -> list[str]:
-    return [f.name for f in fields(cls)]
+def _check_of(rule: Rule) -> Callable[[Any], str | None] | None:
+    if rule.choices:
+        return _one_of(*rule.choices)
+    if rule.between is not None:
+        return _between(*rule.between)
+    return rule.check
 
 
 # --------------------------------------------------------------------------- printing
@@ -614,28 +681,18 @@ def _names(cls: type) -> list[str]:
 def render(config: Config) -> str:
     """The effective config as TOML, secrets masked: what `check-config` prints."""
     lines = [f"# effective configuration of {config.path or '(built in)'}"]
-    sections: list[tuple[str, object]] = [
-        ("sip", config.sip), ("phone", config.phone), ("odoo", config.odoo),
-        ("control", config.control), ("audio", config.audio), ("hardware", config.hardware),
-    ]
-    for name, section in sections:
-        if section is None:
-            lines.append(f"\n# [{name}] not configured")
+    for section in SECTIONS:
+        values = getattr(config, section.name)
+        if values is None:
+            lines.append(f"\n# [{section.name}] not configured")
             continue
-        lines.append(f"\n[{name}]")
-        if isinstance(section, ControlConfig):
-            host = f"[{section.host}]" if ":" in section.host else section.host
-            lines.append(f'listen = "{host}:{section.port}"')
-            if section.token is not None:
-                lines.append(f'token = "{MASK}"')
-            continue
-        for f in fields(section):  # type: ignore[arg-type]
-            value = getattr(section, f.name)
-            if isinstance(section, SipConfig) and f.name == "domain":
-                value = section.realm_domain
+        lines.append(f"\n[{section.name}]")
+        for f in fields(values):
+            rule = rule_of(f)
+            value = rule.shown(values) if rule.shown else getattr(values, f.name)
             if value is None or value == "":
                 continue
-            if f.name == "display_address":
+            if rule.hex:
                 lines.append(f"{f.name} = {value:#04x}")
                 continue
             lines.append(f"{f.name} = {_toml_value(value)}")
@@ -653,3 +710,35 @@ def _toml_value(value: object) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
+
+
+EXAMPLE_HEADER = """\
+# /etc/deskphone/config.toml: every key with its default or an example.
+# `deskphone check-config` prints what the phone makes of it (secrets masked).
+# Made from the schema in firmware/config.py: python -m firmware.config > config/example.toml
+"""
+COMMENT_COLUMN = 33
+
+
+def example() -> str:
+    """config/example.toml: every key of every section with its help, from the declarations."""
+    out = [EXAMPLE_HEADER.rstrip("\n")]
+    for section in SECTIONS:
+        out.append(f"\n[{section.name}]")
+        for f in fields(section.schema):
+            rule = rule_of(f)
+            value = rule.example if rule.example is not None else f.default
+            key = f.name
+            if _kinds(typing.get_type_hints(section.schema)[f.name])[1]:
+                key = f"{f.name}_file"
+            text = f"0x{value:02X}" if rule.hex else _toml_value(value)
+            line = ("# " if rule.commented else "") + f"{key} = {text}"
+            width = 100 - max(COMMENT_COLUMN, len(line) + 1) - 2
+            parts = textwrap.wrap(rule.help, width=width)
+            out.append(f"{line:<{COMMENT_COLUMN - 1}} # {parts[0]}")
+            out.extend(f"{'':<{COMMENT_COLUMN - 1}} # {more}" for more in parts[1:])
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(example(), end="")

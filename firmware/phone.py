@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Protocol
 
 from firmware import numbers
+from firmware.config import PhoneConfig
 from firmware.events import (
     Action,
     AdapterFailed,
@@ -127,21 +128,17 @@ class SystemClock:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """What the Phone needs from the config (see config.PhoneConfig for meanings)."""
+class Settings(PhoneConfig):
+    """What the Phone needs from the config: every `[phone]` setting (config.PhoneConfig, so a
+    new one reaches the Phone with no copy), plus what other sections and the build tell it."""
 
-    name: str = "Desk phone"
-    extension: str = ""
-    region: str | None = None
-    max_extension_digits: int = numbers.DEFAULT_MAX_EXTENSION_DIGITS
-    interdigit_seconds: float = 4.0
-    offhook_seconds: float = 30.0
-    ring_timeout_seconds: float = 120.0
-    prompt_seconds: float = 30.0
-    message_seconds: float = 4.0
-    reject_code: int = 486
+    extension: str = ""  # [sip] username
     version: str = ""
-    screensaver_seconds: float = 0.0  # 0 = the screen never dims
+    screensaver_seconds: float = 0.0  # [hardware]; 0 = the screen never dims
+
+    @classmethod
+    def of(cls, phone: PhoneConfig, **others: Any) -> Settings:
+        return cls(**{f.name: getattr(phone, f.name) for f in fields(phone)}, **others)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ from typing import Any
 
 from PIL import Image
 
-from firmware.config import HardwareConfig
-from firmware.daemon import Post
-from firmware.events import Action, AdapterFailed
+from firmware.config import EMULATORS, PANELS, HardwareConfig
+from firmware.events import Action, AdapterFailed, Post
 from firmware.hw.pins import HardwareError
 
 log = logging.getLogger("display")
@@ -30,9 +29,6 @@ log = logging.getLogger("display")
 warnings.filterwarnings("ignore", message=r"Image\.Image\.getdata is deprecated",
                         category=DeprecationWarning)
 
-PANELS = ("ssd1306", "ssd1309", "ssd1305", "ssd1315", "sh1106", "sh1107", "ssd1322", "ssd1325",
-          "ssd1327", "ssd1331", "ssd1351")
-EMULATORS = ("capture", "pygame", "gifanim", "asciiart", "asciiblock")
 WIDTH, HEIGHT = 128, 64
 DIM_CONTRAST = 8  # the screen saver: still readable up close, no glow across a dark office
 

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+from importlib.metadata import entry_points
 from typing import Any
+
+from firmware.config import PIN_FACTORIES
 
 
 class HardwareError(RuntimeError):
     """A part of the hardware is missing or unusable; the message says which and what to do."""
 
 
-_FACTORIES = {
-    "lgpio": ("gpiozero.pins.lgpio", "LGPIOFactory"),
-    "rpigpio": ("gpiozero.pins.rpigpio", "RPiGPIOFactory"),
-    "pigpio": ("gpiozero.pins.pigpio", "PiGPIOFactory"),
-    "native": ("gpiozero.pins.native", "NativeFactory"),
-    "mock": ("gpiozero.pins.mock", "MockFactory"),
-}
 
 
 def factory_name(configured: str) -> str:
@@ -33,13 +29,15 @@ def factory_name(configured: str) -> str:
 def make_factory(configured: str) -> Any:
     """The pin factory for `configured` (or $GPIOZERO_PIN_FACTORY), or a HardwareError."""
     name = factory_name(configured)
-    if name not in _FACTORIES:
+    if name not in PIN_FACTORIES:
         raise HardwareError(f"GPIO: unknown pin factory {name!r} (one of "
-                            f"{', '.join(sorted(_FACTORIES))})")
-    module_name, class_name = _FACTORIES[name]
+                            f"{', '.join(sorted(PIN_FACTORIES))})")
+    # gpiozero names its factories in its own entry points, as gpiozero itself looks them up.
+    found = entry_points(group="gpiozero_pin_factories", name=name)
     try:
-        module = __import__(module_name, fromlist=[class_name])
-        return getattr(module, class_name)()
+        if not found:
+            raise ImportError(f"gpiozero has no {name!r} pin factory")
+        return next(iter(found)).load()()
     except ImportError as exc:
         raise HardwareError(f"GPIO: the {name} pin factory is not installed ({exc}); "
                             f"see docs/hardware.md") from exc

@@ -245,3 +245,37 @@ def test_root_only_secret_files_reach_the_service_through_its_credentials(tmp_pa
     other.chmod(0o600)
     text = GOOD.replace('password = "s3cret-sip"', f'password_file = "{other}"')
     assert config.load(write(tmp_path, text)).sip.password.reveal() == "elsewhere"
+
+
+def test_the_example_file_is_made_from_the_schema():
+    # One declaration per setting: config/example.toml's keys, values and comments follow it.
+    example = Path(__file__).resolve().parents[2] / "config" / "example.toml"
+    assert example.read_text() == config.example(), (
+        "config/example.toml is stale: python -m firmware.config > config/example.toml")
+
+
+def test_the_example_file_is_a_valid_config_once_its_secrets_exist(tmp_path):
+    import tomllib
+
+    doc = tomllib.loads(config.example())
+    for section in doc.values():
+        for key in [k for k in section if k.endswith("_file")]:
+            section[key.removesuffix("_file")] = "an-inline-secret"
+            del section[key]
+    cfg = config.parse(doc, base=tmp_path)
+    assert cfg.sip.server == "pbx.example.com" and cfg.phone.region == "BE"
+    assert cfg.hardware.display_address == 0x3C
+
+
+def test_every_phone_setting_reaches_the_phone(tmp_path):
+    from dataclasses import fields
+
+    from firmware.app import settings_from
+
+    cfg = config.load(write(tmp_path, GOOD.replace(
+        'region = "be"', 'region = "be"\ninterdigit_seconds = 7\nreject_code = 603')))
+    settings = settings_from(cfg)
+    for f in fields(config.PhoneConfig):
+        assert getattr(settings, f.name) == getattr(cfg.phone, f.name), f.name
+    assert (settings.interdigit_seconds, settings.reject_code) == (7.0, 603)
+    assert settings.extension == "101"
