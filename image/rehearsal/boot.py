@@ -68,7 +68,9 @@ def main() -> int:
            "-append", f"root=/dev/vda rw console=ttyAMA0 panic=5 deskphone.sip=10.0.2.2:{port}",
            "-drive", f"if=none,file={work / 'disk.img'},format=raw,id=hd",
            "-device", "virtio-blk-pci,drive=hd",
-           "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+           # No option ROM: the kernel boots directly, and Debian ships efi-virtio.rom only in
+           # ipxe-qemu, a Recommends a clean machine (--no-install-recommends) does not have.
+           "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile=",
            # A sound card (an HDA codec, heard by nobody) for the phone to open as its handset.
            "-audiodev", "none,id=snd0", "-device", "intel-hda",
            "-device", "hda-duplex,audiodev=snd0"]
