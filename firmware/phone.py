@@ -6,18 +6,20 @@ Never touches: I/O, threads, sockets, devices or the wall clock beyond the injec
 never waits and never fails on an event: one that makes no sense in the current state (a bouncing
 hook, a late SIP response, a key during ringing) is logged and ignored.
 
-The table `TRANSITIONS` lists, for each mode, which events it reacts to and which modes it can
-lead to; `handle` refuses (and logs) a result outside the declared targets, and
-`docs/state-diagram.md` is generated from the same table.
+The table `TRANSITIONS` lists, for each mode, which events it reacts to, what else a row asks of
+the event and the state (its guard: the key, the timer, "something typed"), and which modes it can
+lead to. Each row's handler is typed for its event and does one thing; `handle` refuses (and logs)
+a result outside the declared targets, and `docs/state-diagram.md` is generated from the same
+table, with the keys on its arrows.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from firmware import numbers
 from firmware.config import PhoneConfig
@@ -221,7 +223,11 @@ class PhoneState:
 
 
 class Step:
-    """The state under construction and the actions decided so far, for one event."""
+    """The state under construction and the actions decided so far, for one event.
+
+    Handlers change the state as `step.s = replace(step.s, ...)`: mypy checks every field name
+    and type of a `dataclasses.replace`, so a misspelt field is a lint error, not a dropped event.
+    """
 
     def __init__(self, phone: Phone, state: PhoneState) -> None:
         self.phone = phone
@@ -232,8 +238,13 @@ class Step:
     def settings(self) -> Settings:
         return self.phone.settings
 
-    def set(self, **changes: object) -> None:
-        self.s = replace(self.s, **changes)  # type: ignore[arg-type]
+    @property
+    def active(self) -> Call:
+        """The call, for handlers whose row only exists while there is one (the call modes)."""
+        call = self.s.call
+        if call is None:
+            raise TransitionError("a call-mode handler ran without a call")
+        return call
 
     def do(self, *actions: Action) -> None:
         self.actions.extend(actions)
@@ -241,73 +252,145 @@ class Step:
     def timer(self, name: str, seconds: float) -> None:
         token = self.s.next_token
         timers = (*tuple((n, t) for n, t in self.s.timers if n != name), (name, token))
-        self.set(timers=timers, next_token=token + 1)
+        self.s = replace(self.s, timers=timers, next_token=token + 1)
         self.do(StartTimer(name, seconds, token))
 
     def cancel(self, *names: str) -> None:
         for name in names:
             if any(n == name for n, _ in self.s.timers):
-                self.set(timers=tuple((n, t) for n, t in self.s.timers if n != name))
+                self.s = replace(self.s, timers=tuple((n, t) for n, t in self.s.timers
+                                                      if n != name))
                 self.do(CancelTimer(name))
 
     def tone(self, tone: str | None) -> None:
         if self.s.tone != tone:
-            self.set(tone=tone)
+            self.s = replace(self.s, tone=tone)
             self.do(PlayTone(tone))
 
     def ring(self, on: bool) -> None:
         if self.s.ringing != on:
-            self.set(ringing=on)
+            self.s = replace(self.s, ringing=on)
             self.do(Ring(on))
 
     def say(self, text: str) -> None:
         """A transient line on screen, cleared after message_seconds."""
-        self.set(message=text)
+        self.s = replace(self.s, message=text)
         if text:
             self.timer("message", self.settings.message_seconds)
         else:
             self.cancel("message")
 
-    def call(self, **changes: object) -> None:
-        assert self.s.call is not None
-        self.set(call=replace(self.s.call, **changes))  # type: ignore[arg-type]
+
+# --------------------------------------------------------------------------- rows and guards
 
 
-Handler = Callable[[Step, Event], None]
+E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Transition:
-    """One row of the table: in `modes`, `event` is handled by `handler` and leads to `targets`."""
+class Guard:
+    """What a row matches beyond the mode and the event type: a key, a timer, a condition of
+    the state. `label` is what the state diagram writes on the arrow."""
+
+    label: str  # "" = not worth an arrow's words (e.g. "the event is about this call")
+    test: Callable[[PhoneState, Any], bool]
+
+    def __and__(self, other: Guard) -> Guard:
+        return Guard(" & ".join(g.label for g in (self, other) if g.label),
+                     lambda s, e: self.test(s, e) and other.test(s, e))
+
+
+def key(keys: str, long: bool | None = False, label: str = "") -> Guard:
+    """A key among `keys`: a short press (`long=False`), a long one (True) or either (None)."""
+    name = label or "/".join(keys)
+    if long:
+        name = f"long {name}"
+    return Guard(name, lambda s, e: e.key in keys and (long is None or e.long == long))
+
+
+def timer(name: str) -> Guard:
+    return Guard(f"{name} timer", lambda s, e: e.name == name)
+
+
+def when(label: str, test: Callable[[PhoneState], bool]) -> Guard:
+    return Guard(label, lambda s, e: test(s))
+
+
+DIGIT = key(DIAL_KEYS, long=None, label="digit")
+ENTRY = when("typed", lambda s: bool(s.entry))
+NO_ENTRY = when("nothing typed", lambda s: not s.entry)
+ROOM = when("room left", lambda s: len(s.entry) < MAX_ENTRY)
+REDIAL = when("a last number", lambda s: bool(s.last_dialled))
+LISTED = when("an entry", lambda s: bool(_rows(s)))
+FOUND = when("contacts found", lambda s: bool(matches(s)))
+NOT_FOUND = when("none found", lambda s: not matches(s))
+ON_HOOK = when("on hook", lambda s: not s.off_hook)
+PAGE = when("a page open", lambda s: bool(s.menu_page))
+LIST = when("the list", lambda s: not s.menu_page)
+ON_DND = when("on DND", lambda s: MENU_ITEMS[s.selected % len(MENU_ITEMS)] == "dnd")
+ON_PAGE_ITEM = when("on a page", lambda s: MENU_ITEMS[s.selected % len(MENU_ITEMS)] != "dnd")
+DONE_PROMPT = when("done?", lambda s: s.prompt is not None and s.prompt.kind == "done")
+REMOVE_PROMPT = when("remove?", lambda s: s.prompt is not None and s.prompt.kind == "remove")
+CALLABLE = when("a number", lambda s: bool(s.entry or s.last_dialled))
+# A SIP fact about the current call; late facts about old calls fall to the "late" rows.
+OURS = Guard("", lambda s, e: s.call is not None and s.call.id == e.call_id)
+STEADY = when("not transferring", lambda s: s.call is not None and s.call.state != "transferring")
+
+
+@dataclass(frozen=True)
+class Transition(Generic[E]):
+    """One row of the table: in `modes`, an `event` that passes `guard` is handled by `handler`
+    (typed for that event) and leads to one of `targets`. Rows are tried in order; the first
+    whose guard passes wins, so specific rows come before the catch-all ones."""
 
     modes: tuple[str, ...]
-    event: type[Event]
+    event: type[E]
     targets: tuple[str, ...]
-    handler: Handler
-    label: str = ""
-    when: str = ""
+    handler: Callable[[Step, E], None]
+    guard: Guard | None = None
+    label: str = ""  # the arrow's label when no guard names it (a SIP response, "lift")
+    does: str = ""  # what it does, for the table in docs/state-diagram.md
+
+    @property
+    def arrow(self) -> str:
+        """What the state diagram writes on the arrow: the event and what the guard asks."""
+        return " & ".join(x for x in (self.label, self.guard.label if self.guard else "") if x)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _key_char(event: KeyPressed, entry: str) -> str | None:
+def _key_char(event: KeyPressed, entry: str) -> str:
     """The character a dial key adds to an entry: long 0 is "+" at the start of a number."""
-    if event.key not in DIAL_KEYS:
-        return None
     if event.long and event.key == "0" and not entry:
         return "+"
     return event.key
 
 
+def _rows(s: PhoneState) -> Sequence[object]:
+    """The entries of the list open in this mode (queue, contacts, recent)."""
+    if s.mode == QUEUE:
+        return s.queue
+    if s.mode == CONTACTS:
+        return matches(s)
+    if s.mode == RECENT:
+        return s.recent
+    return ()
+
+
+def _selected(rows: Sequence[T], selected: int) -> T:
+    return rows[min(selected, len(rows) - 1)]
+
+
 def _rest(step: Step) -> None:
     """Back to where a phone rests for its hook position, with nothing typed."""
     step.cancel("interdigit", "offhook", "predial", "prompt")
-    step.set(entry="", selected=0, prompt=None, menu_page="")
+    step.s = replace(step.s, entry="", selected=0, prompt=None, menu_page="")
     if step.s.off_hook:
-        step.set(mode=DIALING)
+        step.s = replace(step.s, mode=DIALING)
     else:
-        step.set(mode=IDLE)
+        step.s = replace(step.s, mode=IDLE)
         step.tone(None)
 
 
@@ -329,22 +412,21 @@ def _record(step: Step, call: Call, outcome: str) -> CallRecord:
 
 
 def _remember(step: Step, record: CallRecord) -> None:
-    step.set(recent=((record, *step.s.recent))[:MAX_RECENT])
+    step.s = replace(step.s, recent=((record, *step.s.recent))[:MAX_RECENT])
     if record.outcome == "missed":
-        step.set(missed_unseen=step.s.missed_unseen + 1)
+        step.s = replace(step.s, missed_unseen=step.s.missed_unseen + 1)
         step.do(SetLed(True))
 
 
 def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
     """The call is over: log it, forget it, and show what comes next (a prompt or rest)."""
-    call = step.s.call
-    assert call is not None
+    call = step.active
     record = _record(step, call, outcome)
     step.do(LogCall(stage, record))
     _remember(step, record)
     step.ring(False)
     step.cancel("ring")
-    step.set(call=None)
+    step.s = replace(step.s, call=None)
     step.tone(None)
     if call.direction == "out" or call.activity_id is not None:
         step.do(RefreshQueue())
@@ -352,7 +434,7 @@ def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
         entry = next((e for e in step.s.queue if e.id == call.activity_id), None)
         label = entry.name if entry else (call.name or call.remote)
         _rest(step)
-        step.set(mode=PROMPT, prompt=Prompt(
+        step.s = replace(step.s, mode=PROMPT, prompt=Prompt(
             kind="done", activity_id=call.activity_id, question="Mark call done?",
             detail=label, feedback=_feedback(step, call, record)))
         step.timer("prompt", step.settings.prompt_seconds)
@@ -370,12 +452,14 @@ def _feedback(step: Step, call: Call, record: CallRecord) -> str:
             f"{minutes} min {seconds:02d} s")
 
 
-def _new_call(step: Step, call_id: str | None, direction: str, remote: str, state: str,
-              **extra: object) -> Call:
+def _new_call(step: Step, call_id: str | None, direction: str, remote: str, state: str, *,
+              name: str | None = None, partner_id: int | None = None,
+              activity_id: int | None = None) -> Call:
     key = step.s.next_key
-    step.set(next_key=key + 1)
+    step.s = replace(step.s, next_key=key + 1)
     return Call(id=call_id or f"out-{key}", key=key, direction=direction, remote=remote,
-                state=state, started=step.phone.clock.time(), **extra)  # type: ignore[arg-type]
+                state=state, started=step.phone.clock.time(), name=name, partner_id=partner_id,
+                activity_id=activity_id)
 
 
 def _place(step: Step, typed: str, *, name: str | None = None, activity_id: int | None = None,
@@ -400,7 +484,8 @@ def _place(step: Step, typed: str, *, name: str | None = None, activity_id: int 
     call = _new_call(step, None, "out", target.value, "calling", name=name,
                      activity_id=activity_id, partner_id=partner_id)
     step.cancel("interdigit", "offhook", "predial", "prompt")
-    step.set(mode=CALLING, call=call, entry="", last_dialled=typed, prompt=None, selected=0)
+    step.s = replace(step.s, mode=CALLING, call=call, entry="", last_dialled=typed, prompt=None,
+                     selected=0)
     step.tone(None)
     step.say("")
     step.do(PlaceCall(call.id, target.value), LogCall("started", _record(step, call, "calling")))
@@ -454,44 +539,48 @@ def queue_order(entries: Iterable[QueueEntry]) -> tuple[QueueEntry, ...]:
     return tuple(sorted(entries, key=lambda e: (not e.overdue, e.due, e.id)))
 
 
-def _moved(step: Step, event: KeyPressed, count: int) -> bool:
-    """In a list, B moves to the next entry and * to the previous one (both wrap)."""
-    delta = {"B": 1, "*": -1}.get(event.key)
-    if delta is None:
-        return False
-    if count:
-        step.set(selected=(step.s.selected + delta) % count)
-    return True
+def _predial(step: Step, entry: str) -> None:
+    """On hook, the typed number waits on screen for `D` or the handset."""
+    step.s = replace(step.s, mode=DIALING, entry=entry)
+    step.timer("predial", step.settings.offhook_seconds)
 
 
-# --------------------------------------------------------------------------- handlers: idle
+# --------------------------------------------------------------------------- idle
 
 
-def idle_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    char = _key_char(event, "")
-    if char is not None:
-        step.say("")
-        step.set(mode=DIALING, entry=char)
-        step.timer("predial", step.settings.offhook_seconds)
-    elif event.key == "B" and event.long:
-        _open_recent(step)
-    elif event.key == "B":
-        step.set(mode=QUEUE, selected=0)
-    elif event.key == "D" and event.long and step.s.last_dialled:
-        _place(step, step.s.last_dialled)
-    elif event.key == "D" and step.s.last_dialled:
-        # Redial: the last number comes back; D again (or the handset) calls it.
-        step.set(mode=DIALING, entry=step.s.last_dialled)
-        step.timer("predial", step.settings.offhook_seconds)
-    elif event.key == "A" and event.long:
-        step.set(mode=MENU, selected=0, menu_page="")
-    elif event.key == "C":
-        step.say("")
+def idle_digit(step: Step, event: KeyPressed) -> None:
+    step.say("")
+    _predial(step, _key_char(event, ""))
 
 
-def idle_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True, mode=DIALING, entry="")
+def open_queue(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, mode=QUEUE, selected=0)
+
+
+def open_recent(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, mode=RECENT, selected=0, missed_unseen=0)
+    step.do(SetLed(False))
+
+
+def redial_now(step: Step, event: KeyPressed) -> None:
+    _place(step, step.s.last_dialled)
+
+
+def redial_shown(step: Step, event: KeyPressed) -> None:
+    """Redial: the last number comes back; D again (or the handset) calls it."""
+    _predial(step, step.s.last_dialled)
+
+
+def open_menu(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, mode=MENU, selected=0, menu_page="")
+
+
+def clear_message(step: Step, event: KeyPressed) -> None:
+    step.say("")
+
+
+def idle_lift(step: Step, event: HookLifted) -> None:
+    step.s = replace(step.s, off_hook=True, mode=DIALING, entry="")
     step.say("")
     step.tone("dial")
     step.timer("offhook", step.settings.offhook_seconds)
@@ -500,43 +589,43 @@ def idle_lift(step: Step, event: Event) -> None:
 # --------------------------------------------------------------------------- dialing
 
 
-def dialing_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    s = step.s
-    char = _key_char(event, s.entry)
-    if char is not None:
-        if len(s.entry) >= MAX_ENTRY:
-            return
-        step.set(entry=s.entry + char)
-        step.say("")
-        if s.off_hook:
-            step.tone(None)
-            step.cancel("offhook")
-            step.timer("interdigit", step.settings.interdigit_seconds)
-        else:
-            step.timer("predial", step.settings.offhook_seconds)
-    elif event.key == "C":
-        entry = "" if event.long else s.entry[:-1]
-        step.set(entry=entry)
-        if not entry and not s.off_hook:
-            step.cancel("predial")
-            step.set(mode=IDLE)
-        elif not entry:
-            step.cancel("interdigit")
-    elif event.key == "D":
-        typed = s.entry or s.last_dialled
-        if typed:
-            _place(step, typed)
-    elif event.key == "B":
-        if matches(s):
-            step.cancel("interdigit")
-            step.set(mode=CONTACTS, selected=0)
-        else:
-            step.say("No contact found")
+def dialing_digit(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, entry=step.s.entry + _key_char(event, step.s.entry))
+    step.say("")
+    if step.s.off_hook:
+        step.tone(None)
+        step.cancel("offhook")
+        step.timer("interdigit", step.settings.interdigit_seconds)
+    else:
+        step.timer("predial", step.settings.offhook_seconds)
 
 
-def dialing_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True)
+def dialing_delete(step: Step, event: KeyPressed) -> None:
+    """C deletes a digit (long C: all); an empty entry on hook goes back to idle."""
+    entry = "" if event.long else step.s.entry[:-1]
+    step.s = replace(step.s, entry=entry)
+    if not entry and not step.s.off_hook:
+        step.cancel("predial")
+        step.s = replace(step.s, mode=IDLE)
+    elif not entry:
+        step.cancel("interdigit")
+
+
+def dialing_call(step: Step, event: KeyPressed) -> None:
+    _place(step, step.s.entry or step.s.last_dialled)
+
+
+def open_contacts(step: Step, event: KeyPressed) -> None:
+    step.cancel("interdigit")
+    step.s = replace(step.s, mode=CONTACTS, selected=0)
+
+
+def no_contact(step: Step, event: KeyPressed) -> None:
+    step.say("No contact found")
+
+
+def dialing_lift(step: Step, event: HookLifted) -> None:
+    step.s = replace(step.s, off_hook=True)
     step.cancel("predial")
     if step.s.entry:
         _place(step, step.s.entry)
@@ -545,181 +634,142 @@ def dialing_lift(step: Step, event: Event) -> None:
         step.timer("offhook", step.settings.offhook_seconds)
 
 
-def hang_up_idle(step: Step, event: Event) -> None:
+def hang_up_idle(step: Step, event: HookReplaced) -> None:
     """The handset goes back with no call: whatever was typed or shown is dropped."""
-    step.set(off_hook=False)
+    step.s = replace(step.s, off_hook=False)
     step.say("")
     _rest(step)
 
 
-def dialing_timer(step: Step, event: Event) -> None:
-    assert isinstance(event, TimerFired)
-    if event.name == "interdigit" and step.s.entry:
-        _place(step, step.s.entry)
-    elif event.name == "offhook":
-        step.tone("congestion")
-        step.say("Replace the handset")
-    elif event.name == "predial":
-        step.set(mode=IDLE, entry="")
+def interdigit_elapsed(step: Step, event: TimerFired) -> None:
+    _place(step, step.s.entry)
+
+
+def offhook_too_long(step: Step, event: TimerFired) -> None:
+    step.tone("congestion")
+    step.say("Replace the handset")
+
+
+def predial_expired(step: Step, event: TimerFired) -> None:
+    step.s = replace(step.s, mode=IDLE, entry="")
 
 
 # --------------------------------------------------------------------------- lists
 
 
-def queue_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    entries = step.s.queue
-    if _moved(step, event, len(entries)):
-        return
-    if event.key == "D" and entries:
-        entry = entries[min(step.s.selected, len(entries) - 1)]
-        _place(step, entry.number, name=entry.name, activity_id=entry.id,
-               partner_id=entry.partner_id)
-    elif event.key == "#" and entries:
-        entry = entries[min(step.s.selected, len(entries) - 1)]
-        step.set(mode=PROMPT, prompt=Prompt(kind="remove", activity_id=entry.id,
-                                            question="Remove from queue?", detail=entry.name))
-        step.timer("prompt", step.settings.prompt_seconds)
-    elif event.key == "C":
-        _rest(step)
-    elif event.key in "0123456789":
-        step.set(mode=DIALING, entry=_key_char(event, "") or event.key, selected=0)
-        step.timer("predial", step.settings.offhook_seconds)
+def move(step: Step, event: KeyPressed) -> None:
+    """In a list, B moves to the next entry and * to the previous one (both wrap)."""
+    count = len(MENU_ITEMS) if step.s.mode == MENU else len(_rows(step.s))
+    if count:
+        delta = 1 if event.key == "B" else -1
+        step.s = replace(step.s, selected=(step.s.selected + delta) % count)
 
 
-def queue_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True)
-    entries = step.s.queue
-    if entries:
-        entry = entries[min(step.s.selected, len(entries) - 1)]
-        _place(step, entry.number, name=entry.name, activity_id=entry.id,
-               partner_id=entry.partner_id)
-    else:
-        _to_idle_or_dial(step)
+def call_queue_entry(step: Step, event: KeyPressed | HookLifted) -> None:
+    step.s = replace(step.s, off_hook=step.s.off_hook or isinstance(event, HookLifted))
+    entry = _selected(step.s.queue, step.s.selected)
+    _place(step, entry.number, name=entry.name, activity_id=entry.id,
+           partner_id=entry.partner_id)
 
 
-def contacts_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    found = matches(step.s)
-    if _moved(step, event, len(found)):
-        return
-    if event.key == "D" and found:
-        row = found[min(step.s.selected, len(found) - 1)]
-        _place(step, row.number, name=row.contact.name, partner_id=row.contact.partner_id)
-    elif event.key == "C":
-        step.set(mode=DIALING, selected=0)
+def ask_remove(step: Step, event: KeyPressed) -> None:
+    entry = _selected(step.s.queue, step.s.selected)
+    step.s = replace(step.s, mode=PROMPT, prompt=Prompt(
+        kind="remove", activity_id=entry.id, question="Remove from queue?", detail=entry.name))
+    step.timer("prompt", step.settings.prompt_seconds)
 
 
-def contacts_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True)
-    found = matches(step.s)
-    if found:
-        row = found[min(step.s.selected, len(found) - 1)]
-        _place(step, row.number, name=row.contact.name, partner_id=row.contact.partner_id)
-    else:
-        _to_idle_or_dial(step)
+def leave_list(step: Step, event: KeyPressed) -> None:
+    _rest(step)
 
 
-def _open_recent(step: Step) -> None:
-    step.set(mode=RECENT, selected=0, missed_unseen=0)
-    step.do(SetLed(False))
+def list_digit(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, selected=0)
+    _predial(step, _key_char(event, ""))
 
 
-def recent_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    rows = step.s.recent
-    if _moved(step, event, len(rows)):
-        return
-    if event.key == "D" and rows:
-        row = rows[min(step.s.selected, len(rows) - 1)]
-        _place(step, row.number, name=row.name, partner_id=row.partner_id)
-    elif event.key == "C":
-        _rest(step)
+def call_contact(step: Step, event: KeyPressed | HookLifted) -> None:
+    step.s = replace(step.s, off_hook=step.s.off_hook or isinstance(event, HookLifted))
+    row = _selected(matches(step.s), step.s.selected)
+    _place(step, row.number, name=row.contact.name, partner_id=row.contact.partner_id)
 
 
-def recent_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True)
-    rows = step.s.recent
-    if rows:
-        row = rows[min(step.s.selected, len(rows) - 1)]
-        _place(step, row.number, name=row.name, partner_id=row.partner_id)
-    else:
-        _to_idle_or_dial(step)
+def back_to_dialing(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, mode=DIALING, selected=0)
 
 
-def menu_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    if step.s.menu_page:
-        if event.key in "CD":
-            step.set(menu_page="")
-        return
-    if _moved(step, event, len(MENU_ITEMS)):
-        return
-    if event.key == "D":
-        item = MENU_ITEMS[step.s.selected % len(MENU_ITEMS)]
-        if item == "dnd":
-            step.set(dnd=not step.s.dnd)
-            step.say("Do not disturb on" if step.s.dnd else "Do not disturb off")
-        else:
-            step.set(menu_page=item)
-    elif event.key == "C":
-        _rest(step)
+def call_recent(step: Step, event: KeyPressed | HookLifted) -> None:
+    step.s = replace(step.s, off_hook=step.s.off_hook or isinstance(event, HookLifted))
+    row = _selected(step.s.recent, step.s.selected)
+    _place(step, row.number, name=row.name, partner_id=row.partner_id)
 
 
-def browse_lift(step: Step, event: Event) -> None:
-    """Lifting the handset in the menu leaves it for a dial tone."""
-    step.set(off_hook=True)
+def browse_lift(step: Step, event: HookLifted) -> None:
+    """Lifting the handset where there is nothing to call gives a dial tone."""
+    step.s = replace(step.s, off_hook=True)
     _to_idle_or_dial(step)
+
+
+def toggle_dnd(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, dnd=not step.s.dnd)
+    step.say("Do not disturb on" if step.s.dnd else "Do not disturb off")
+
+
+def open_page(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, menu_page=MENU_ITEMS[step.s.selected % len(MENU_ITEMS)])
+
+
+def close_page(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, menu_page="")
 
 
 # --------------------------------------------------------------------------- prompt
 
 
-def prompt_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
+def _answered(step: Step) -> Prompt:
     prompt = step.s.prompt
-    assert prompt is not None
-    if event.key == "D":
-        step.cancel("prompt")
-        remaining = tuple(e for e in step.s.queue if e.id != prompt.activity_id)
-        step.set(queue=remaining, prompt=None)
-        if prompt.kind == "done":
-            step.do(MarkDone(prompt.activity_id, prompt.feedback))
-            _rest(step)
-            step.say("Marked done")
-        else:
-            step.do(RemoveFromQueue(prompt.activity_id))
-            step.set(mode=QUEUE, selected=min(step.s.selected, max(0, len(remaining) - 1)))
-            step.say("Removed from queue")
-    elif event.key == "C":
-        _leave_prompt(step)
+    if prompt is None:
+        raise TransitionError("a prompt handler ran without a prompt")
+    step.cancel("prompt")
+    step.s = replace(step.s, queue=tuple(e for e in step.s.queue if e.id != prompt.activity_id),
+                     prompt=None)
+    return prompt
 
 
-def _leave_prompt(step: Step) -> None:
+def confirm_done(step: Step, event: KeyPressed) -> None:
+    prompt = _answered(step)
+    step.do(MarkDone(prompt.activity_id, prompt.feedback))
+    _rest(step)
+    step.say("Marked done")
+
+
+def confirm_remove(step: Step, event: KeyPressed) -> None:
+    prompt = _answered(step)
+    step.do(RemoveFromQueue(prompt.activity_id))
+    step.s = replace(step.s, mode=QUEUE,
+                     selected=min(step.s.selected, max(0, len(step.s.queue) - 1)))
+    step.say("Removed from queue")
+
+
+def leave_prompt(step: Step, event: KeyPressed | TimerFired) -> None:
+    """No (or no answer): a removal goes back to the queue, a done question to rest."""
     prompt = step.s.prompt
     step.cancel("prompt")
     if prompt is not None and prompt.kind == "remove":
-        step.set(mode=QUEUE, prompt=None)
+        step.s = replace(step.s, mode=QUEUE, prompt=None)
     else:
         _rest(step)
 
 
-def prompt_timer(step: Step, event: Event) -> None:
-    assert isinstance(event, TimerFired)
-    if event.name == "prompt":
-        _leave_prompt(step)
-
-
-def prompt_hook(step: Step, event: Event) -> None:
+def prompt_hook(step: Step, event: HookLifted | HookReplaced) -> None:
     """The question stays on screen whatever the handset does."""
-    step.set(off_hook=isinstance(event, HookLifted))
+    step.s = replace(step.s, off_hook=isinstance(event, HookLifted))
 
 
 # --------------------------------------------------------------------------- ringing
 
 
-def incoming(step: Step, event: Event) -> None:
-    assert isinstance(event, IncomingCall)
+def incoming(step: Step, event: IncomingCall) -> None:
     s = step.s
     if s.call is not None and s.call.id == event.call_id:
         return  # a retransmitted INVITE of the call we already have
@@ -735,7 +785,8 @@ def incoming(step: Step, event: Event) -> None:
         _remember(step, record)
         return
     step.cancel("interdigit", "offhook", "predial", "prompt")
-    step.set(mode=RINGING, call=call, entry="", selected=0, prompt=None, menu_page="")
+    step.s = replace(step.s, mode=RINGING, call=call, entry="", selected=0, prompt=None,
+                     menu_page="")
     step.say("")
     step.ring(True)
     step.timer("ring", step.settings.ring_timeout_seconds)
@@ -744,104 +795,67 @@ def incoming(step: Step, event: Event) -> None:
         step.do(LookupCaller(event.call_id, event.remote))
 
 
-def ringing_lift(step: Step, event: Event) -> None:
-    call = step.s.call
-    assert call is not None
-    step.set(off_hook=True)
+def answer(step: Step, event: HookLifted) -> None:
+    call = replace(step.active, state="connected", connected_at=step.phone.clock.monotonic())
+    step.s = replace(step.s, off_hook=True, mode=IN_CALL, call=call)
     step.ring(False)
     step.cancel("ring")
-    step.call(state="connected", connected_at=step.phone.clock.monotonic())
-    step.set(mode=IN_CALL)
-    step.do(Answer(call.id), LogCall("answered", _record(step, step.s.call or call, "answered")))
+    step.do(Answer(call.id), LogCall("answered", _record(step, call, "answered")))
 
 
-def ringing_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    call = step.s.call
-    assert call is not None
-    if event.key == "C":
-        step.do(Reject(call.id, step.settings.reject_code))
-        _end_call(step, "rejected", "rejected", "Call rejected")
+def reject(step: Step, event: KeyPressed) -> None:
+    step.do(Reject(step.active.id, step.settings.reject_code))
+    _end_call(step, "rejected", "rejected", "Call rejected")
 
 
-def ringing_timer(step: Step, event: Event) -> None:
-    assert isinstance(event, TimerFired)
-    call = step.s.call
-    if event.name == "ring" and call is not None:
-        step.do(Reject(call.id, 480))
-        _end_call(step, "missed", "missed", "Missed call")
+def ring_timeout(step: Step, event: TimerFired) -> None:
+    step.do(Reject(step.active.id, 480))
+    _end_call(step, "missed", "missed", "Missed call")
 
 
-def ringing_ended(step: Step, event: Event) -> None:
-    assert isinstance(event, CallEnded)
-    if _ours(step, event.call_id):
-        _end_call(step, "missed", "missed", "Missed call")
+def caller_gave_up(step: Step, event: CallEnded) -> None:
+    _end_call(step, "missed", "missed", "Missed call")
 
 
 # --------------------------------------------------------------------------- calls
 
 
-def _ours(step: Step, call_id: str) -> bool:
-    """Is this SIP fact about the current call? Late facts about old calls are ignored."""
-    call = step.s.call
-    if call is None or call.id != call_id:
-        log.info("ignored a late event for call %s", call_id)
-        return False
-    return True
-
-
-def calling_progress(step: Step, event: Event) -> None:
-    assert isinstance(event, CallProgress)
-    if _ours(step, event.call_id):
-        step.call(progress=True)
-        if step.s.off_hook:
-            step.tone("ringback")
-
-
-def calling_answered(step: Step, event: Event) -> None:
-    assert isinstance(event, CallAnswered)
-    if not _ours(step, event.call_id):
-        return
-    step.call(state="connected", connected_at=step.phone.clock.monotonic(), progress=False)
-    step.set(mode=IN_CALL)
-    step.tone(None)
-    call = step.s.call
-    assert call is not None
-    step.do(LogCall("answered", _record(step, call, "answered")))
-
-
-def calling_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True)
-    call = step.s.call
-    if call is not None and call.progress:
+def far_end_ringing(step: Step, event: CallProgress) -> None:
+    step.s = replace(step.s, call=replace(step.active, progress=True))
+    if step.s.off_hook:
         step.tone("ringback")
 
 
-def calling_ended(step: Step, event: Event) -> None:
-    assert isinstance(event, CallEnded)
-    if not _ours(step, event.call_id):
-        return
-    words = REASONS.get(event.reason, REASONS["error"])
-    _end_call(step, "failed", "failed", words)
+def far_end_answered(step: Step, event: CallAnswered) -> None:
+    call = replace(step.active, state="connected", connected_at=step.phone.clock.monotonic(),
+                   progress=False)
+    step.s = replace(step.s, mode=IN_CALL, call=call)
+    step.tone(None)
+    step.do(LogCall("answered", _record(step, call, "answered")))
+
+
+def calling_lift(step: Step, event: HookLifted) -> None:
+    step.s = replace(step.s, off_hook=True)
+    if step.active.progress:
+        step.tone("ringback")
+
+
+def call_failed(step: Step, event: CallEnded) -> None:
+    _end_call(step, "failed", "failed", REASONS.get(event.reason, REASONS["error"]))
     if step.s.off_hook and step.s.mode == DIALING:
         step.cancel("offhook")
         step.tone("busy" if event.reason in ("busy", "declined", "no_answer") else "congestion")
 
 
-def calling_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    call = step.s.call
-    assert call is not None
-    if event.key == "C":
-        step.do(Hangup(call.id))
-        _end_call(step, "aborted", "aborted", "Call cancelled")
+def cancel_call(step: Step, event: KeyPressed) -> None:
+    step.do(Hangup(step.active.id))
+    _end_call(step, "aborted", "aborted", "Call cancelled")
 
 
-def hang_up(step: Step, event: Event) -> None:
+def hang_up(step: Step, event: HookReplaced) -> None:
     """The handset goes back during a call: the call ends, whatever state it is in."""
-    call = step.s.call
-    assert call is not None
-    step.set(off_hook=False)
+    call = step.active
+    step.s = replace(step.s, off_hook=False)
     step.do(Hangup(call.id))
     if call.connected_at is None:
         _end_call(step, "aborted", "aborted", "")
@@ -849,167 +863,145 @@ def hang_up(step: Step, event: Event) -> None:
         _end_call(step, "answered", "ended", "")
 
 
-def in_call_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    call = step.s.call
-    assert call is not None
-    if call.state == "transferring":
-        return
-    if event.long and event.key == "*":
-        step.do(SetMute(call.id, not call.muted))
-        step.call(muted=not call.muted)  # the screen shows "Muted" while it lasts
-    elif event.long and event.key == "#":
-        step.do(SetHold(call.id, not call.held))
-        step.say("Holding..." if not call.held else "Resuming...")
-    elif event.key in DIAL_KEYS and not event.long:
-        step.do(SendDtmf(call.id, event.key))
-    elif event.key == "A":
-        step.set(mode=TRANSFER, entry="")
-        step.say("")
-    elif event.key == "C" and not step.s.off_hook:
-        # With the handset in its cradle, C is the only way to end the call.
-        step.do(Hangup(call.id))
-        _end_call(step, "answered", "ended", "")
+def toggle_mute(step: Step, event: KeyPressed) -> None:
+    call = step.active
+    step.do(SetMute(call.id, not call.muted))
+    # The screen shows "Muted" while it lasts.
+    step.s = replace(step.s, call=replace(call, muted=not call.muted))
 
 
-def in_call_ended(step: Step, event: Event) -> None:
-    assert isinstance(event, CallEnded)
-    if not _ours(step, event.call_id):
-        return
-    words = REASONS.get(event.reason, REASONS["error"])
-    _end_call(step, "answered", "ended", words)
+def toggle_hold(step: Step, event: KeyPressed) -> None:
+    call = step.active
+    step.do(SetHold(call.id, not call.held))
+    step.say("Holding..." if not call.held else "Resuming...")
+
+
+def send_dtmf(step: Step, event: KeyPressed) -> None:
+    step.do(SendDtmf(step.active.id, event.key))
+
+
+def open_transfer(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, mode=TRANSFER, entry="")
+    step.say("")
+
+
+def end_call_on_hook(step: Step, event: KeyPressed) -> None:
+    """With the handset in its cradle, C is the only way to end the call."""
+    step.do(Hangup(step.active.id))
+    _end_call(step, "answered", "ended", "")
+
+
+def far_end_hung_up(step: Step, event: CallEnded) -> None:
+    _end_call(step, "answered", "ended", REASONS.get(event.reason, REASONS["error"]))
     if step.s.off_hook and step.s.mode == DIALING:
         step.tone("busy")
 
 
-def hold_changed(step: Step, event: Event) -> None:
-    assert isinstance(event, HoldChanged)
-    if not _ours(step, event.call_id):
-        return
-    call = step.s.call
-    assert call is not None
+def hold_changed(step: Step, event: HoldChanged) -> None:
+    call = step.active
     if event.by_remote:
-        step.call(held_by_remote=event.held)
+        call = replace(call, held_by_remote=event.held)
     else:
-        step.call(held=event.held)
+        call = replace(call, held=event.held)
         step.say("On hold" if event.held else "Resumed")
-    call = step.s.call
-    assert call is not None
-    step.call(state="held" if call.held or call.held_by_remote else "connected")
+    call = replace(call, state="held" if call.held or call.held_by_remote else "connected")
+    step.s = replace(step.s, call=call)
 
 
-def transfer_done(step: Step, event: Event) -> None:
-    assert isinstance(event, TransferSucceeded)
-    call = step.s.call
-    if not _ours(step, event.call_id) or call is None:
-        return
-    target = numbers.display(call.transfer_target or "", step.settings.region)
+def transfer_done(step: Step, event: TransferSucceeded) -> None:
+    target = numbers.display(step.active.transfer_target or "", step.settings.region)
     _end_call(step, "answered", "transferred", f"Transferred to {target}")
 
 
-def transfer_failed(step: Step, event: Event) -> None:
-    assert isinstance(event, TransferFailed)
-    if not _ours(step, event.call_id):
-        return
-    step.call(state="connected", transfer_target=None)
-    step.set(mode=IN_CALL)
+def transfer_failed(step: Step, event: TransferFailed) -> None:
+    call = replace(step.active, state="connected", transfer_target=None)
+    step.s = replace(step.s, mode=IN_CALL, call=call)
     step.say(f"Transfer failed: {REASONS.get(event.reason, REASONS['error'])}")
 
 
-def transfer_key(step: Step, event: Event) -> None:
-    assert isinstance(event, KeyPressed)
-    s = step.s
-    call = s.call
-    assert call is not None
-    char = _key_char(event, s.entry)
-    if char is not None:
-        if len(s.entry) < MAX_ENTRY:
-            step.set(entry=s.entry + char)
-            step.say("")
-    elif event.key == "C":
-        if s.entry and not event.long:
-            step.set(entry=s.entry[:-1])
-        else:
-            step.set(mode=IN_CALL, entry="")
-            step.say("Transfer cancelled")
-    elif event.key in "AD":
-        settings = step.settings
-        try:
-            target = numbers.dial_target(s.entry, settings.region, settings.max_extension_digits)
-        except numbers.NumberError as exc:
-            step.say(str(exc))
-            return
-        step.call(state="transferring", transfer_target=target.value)
-        step.set(mode=IN_CALL, entry="")
-        step.do(Transfer(call.id, target.value))
+def transfer_digit(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, entry=step.s.entry + _key_char(event, step.s.entry))
+    step.say("")
 
 
-def dtmf_in(step: Step, event: Event) -> None:
-    assert isinstance(event, DtmfReceived)
-    _ours(step, event.call_id)  # nothing to decide: logged by the daemon
+def transfer_delete(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, entry=step.s.entry[:-1])
+
+
+def transfer_cancel(step: Step, event: KeyPressed) -> None:
+    step.s = replace(step.s, mode=IN_CALL, entry="")
+    step.say("Transfer cancelled")
+
+
+def transfer_now(step: Step, event: KeyPressed) -> None:
+    settings = step.settings
+    try:
+        target = numbers.dial_target(step.s.entry, settings.region,
+                                     settings.max_extension_digits)
+    except numbers.NumberError as exc:
+        step.say(str(exc))
+        return
+    call = replace(step.active, state="transferring", transfer_target=target.value)
+    step.s = replace(step.s, mode=IN_CALL, entry="", call=call)
+    step.do(Transfer(call.id, target.value))
 
 
 # --------------------------------------------------------------------------- anywhere
 
 
-def registration(step: Step, event: Event) -> None:
-    assert isinstance(event, RegistrationChanged)
-    step.set(registration=event.status, registration_reason=event.reason)
+def registration(step: Step, event: RegistrationChanged) -> None:
+    step.s = replace(step.s, registration=event.status, registration_reason=event.reason)
 
 
-def odoo_status(step: Step, event: Event) -> None:
-    assert isinstance(event, OdooStatusChanged)
-    step.set(odoo=event.status, odoo_reason=event.reason)
+def odoo_status(step: Step, event: OdooStatusChanged) -> None:
+    step.s = replace(step.s, odoo=event.status, odoo_reason=event.reason)
 
 
-def outbox(step: Step, event: Event) -> None:
-    assert isinstance(event, OutboxChanged)
-    step.set(outbox=event.depth)
+def outbox(step: Step, event: OutboxChanged) -> None:
+    step.s = replace(step.s, outbox=event.depth)
 
 
-def network(step: Step, event: Event) -> None:
-    assert isinstance(event, NetworkChanged)
+def network(step: Step, event: NetworkChanged) -> None:
     before = step.s.address
-    step.set(address=event.address)
+    step.s = replace(step.s, address=event.address)
     if event.address and before != "" and before != event.address:
         # Back from no network, or a new address (DHCP, Wi-Fi roaming): the registrar must
         # hear from us now, not at the next refresh minutes away.
         step.do(Reregister())
 
 
-def queue_updated(step: Step, event: Event) -> None:
-    assert isinstance(event, QueueUpdated)
+def queue_updated(step: Step, event: QueueUpdated) -> None:
     s = step.s
     ordered = queue_order(event.entries)
-    selected = 0
-    if s.mode == QUEUE and s.queue:
-        # Keep the highlight on the same activity when the list refreshes under it.
-        current = s.queue[min(s.selected, len(s.queue) - 1)].id
-        selected = next((i for i, e in enumerate(ordered) if e.id == current),
-                        min(s.selected, max(0, len(ordered) - 1)))
-    step.set(queue=ordered, selected=selected if s.mode == QUEUE else s.selected)
+    selected = s.selected
+    if s.mode == QUEUE:
+        selected = 0
+        if s.queue:
+            # Keep the highlight on the same activity when the list refreshes under it.
+            current = s.queue[min(s.selected, len(s.queue) - 1)].id
+            selected = next((i for i, e in enumerate(ordered) if e.id == current),
+                            min(s.selected, max(0, len(ordered) - 1)))
+    step.s = replace(step.s, queue=ordered, selected=selected)
 
 
-def contacts_updated(step: Step, event: Event) -> None:
-    assert isinstance(event, ContactsUpdated)
-    step.set(directory=index_contacts(event.contacts, step.settings.region))
+def contacts_updated(step: Step, event: ContactsUpdated) -> None:
+    step.s = replace(step.s, directory=index_contacts(event.contacts, step.settings.region))
     if step.s.mode == CONTACTS and not matches(step.s):
-        step.set(mode=DIALING, selected=0)
+        step.s = replace(step.s, mode=DIALING, selected=0)
 
 
-def history_loaded(step: Step, event: Event) -> None:
+def history_loaded(step: Step, event: HistoryLoaded) -> None:
     """Recent calls from before a restart go after the ones made since."""
-    assert isinstance(event, HistoryLoaded)
     seen = {(r.key, r.started) for r in step.s.recent}
     older = tuple(r for r in event.records if (r.key, r.started) not in seen)
-    step.set(recent=(step.s.recent + older)[:MAX_RECENT])
+    step.s = replace(step.s, recent=(step.s.recent + older)[:MAX_RECENT])
 
 
-def caller_identified(step: Step, event: Event) -> None:
-    assert isinstance(event, CallerIdentified)
+def caller_identified(step: Step, event: CallerIdentified) -> None:
     call = step.s.call
     if call is not None and call.id == event.call_id:
-        step.call(name=event.name, partner_id=event.partner_id)
+        call = replace(call, name=event.name, partner_id=event.partner_id)
+        step.s = replace(step.s, call=call)
 
 
 def late_call_event(step: Step, event: Event) -> None:
@@ -1017,24 +1009,23 @@ def late_call_event(step: Step, event: Event) -> None:
     log.info("ignored %s: no such call", type(event).__name__)
 
 
-def second_call(step: Step, event: Event) -> None:
-    incoming(step, event)
+def dtmf_in(step: Step, event: DtmfReceived) -> None:
+    """Nothing to decide: the daemon logs it."""
 
 
-def adapter_failed(step: Step, event: Event) -> None:
-    assert isinstance(event, AdapterFailed)
+def adapter_failed(step: Step, event: AdapterFailed) -> None:
     problems = tuple(p for p in step.s.problems if p[0] != event.part)
     if event.message:
         problems += ((event.part, event.message),)
-    step.set(problems=problems)
+    step.s = replace(step.s, problems=problems)
 
 
 def nothing(step: Step, event: Event) -> None:
     """The event changes no state (the daemon still redraws: the clock moved)."""
 
 
-def ignore_lift(step: Step, event: Event) -> None:
-    step.set(off_hook=True)
+def ignore_lift(step: Step, event: HookLifted) -> None:
+    step.s = replace(step.s, off_hook=True)
 
 
 # --------------------------------------------------------------------------- the table
@@ -1042,103 +1033,167 @@ def ignore_lift(step: Step, event: Event) -> None:
 SAME = "="  # in `targets`: the mode the event arrived in
 BROWSE = (IDLE, DIALING, QUEUE, CONTACTS, RECENT, MENU, PROMPT)
 ANY = MODES
+MOVE = key("B*", long=None, label="B/*")
+Row = Transition
 
-TRANSITIONS: tuple[Transition, ...] = (
-    Transition((IDLE,), KeyPressed, (IDLE, DIALING, QUEUE, RECENT, MENU, CALLING), idle_key,
-               "key", "digit: pre-dial; B: queue; long B: recent; D: redial; long A: menu"),
-    Transition((IDLE,), HookLifted, (DIALING,), idle_lift, "lift", "dial tone"),
-    Transition((DIALING,), KeyPressed, (DIALING, IDLE, CONTACTS, CALLING), dialing_key,
-               "key", "digit; C: delete; D: call; B: contacts found"),
-    Transition((DIALING,), HookLifted, (DIALING, CALLING), dialing_lift, "lift",
-               "calls the pre-typed number"),
-    Transition((DIALING, QUEUE, CONTACTS, RECENT, MENU), HookReplaced, (IDLE,), hang_up_idle,
-               "replace"),
-    Transition((DIALING,), TimerFired, (DIALING, CALLING, IDLE), dialing_timer, "timer",
-               "inter-digit: call; off hook too long; pre-dial expires"),
-    Transition((QUEUE,), KeyPressed, (QUEUE, CALLING, PROMPT, IDLE, DIALING), queue_key, "key",
-               "B/*: move; D: call; #: remove?; C: leave"),
-    Transition((QUEUE,), HookLifted, (CALLING, DIALING, SAME), queue_lift, "lift",
-               "calls the selected entry"),
-    Transition((CONTACTS,), KeyPressed, (CONTACTS, CALLING, DIALING), contacts_key, "key",
-               "B/*: move; D: call; C: back"),
-    Transition((CONTACTS,), HookLifted, (CALLING, DIALING, SAME), contacts_lift, "lift",
-               "calls the selected contact"),
-    Transition((RECENT,), KeyPressed, (RECENT, CALLING, IDLE, DIALING), recent_key, "key",
-               "B/*: move; D: call back; C: leave"),
-    Transition((RECENT,), HookLifted, (CALLING, DIALING, SAME), recent_lift, "lift",
-               "calls the selected entry"),
-    Transition((MENU,), KeyPressed, (MENU, IDLE, DIALING), menu_key, "key",
-               "B/*: move; D: toggle/open; C: leave"),
-    Transition((MENU,), HookLifted, (DIALING,), browse_lift, "lift"),
-    Transition((PROMPT,), KeyPressed, (PROMPT, IDLE, DIALING, QUEUE), prompt_key, "key",
-               "D: yes; C: no"),
-    Transition((PROMPT,), TimerFired, (PROMPT, IDLE, DIALING, QUEUE), prompt_timer, "timer",
-               "no answer: keep"),
-    Transition((PROMPT,), HookLifted, (PROMPT,), prompt_hook, "lift"),
-    Transition((PROMPT,), HookReplaced, (PROMPT,), prompt_hook, "replace"),
-    Transition(BROWSE, IncomingCall, (RINGING, SAME), incoming, "INVITE",
-               "rings; off hook or DND: 486/480 and missed"),
-    Transition((RINGING,), HookLifted, (IN_CALL,), ringing_lift, "lift", "answer"),
-    Transition((RINGING,), KeyPressed, (RINGING, IDLE), ringing_key, "key", "C: reject"),
-    Transition((RINGING,), TimerFired, (RINGING, IDLE), ringing_timer, "timer",
-               "ring timeout: missed"),
-    Transition((RINGING,), CallEnded, (IDLE, RINGING), ringing_ended, "CANCEL", "missed"),
-    Transition((CALLING,), CallProgress, (CALLING,), calling_progress, "180", "ringback"),
-    Transition((CALLING,), CallAnswered, (IN_CALL, CALLING), calling_answered, "200"),
-    Transition((CALLING,), HookLifted, (CALLING,), calling_lift, "lift"),
-    Transition((CALLING,), CallEnded, (IDLE, DIALING, CALLING), calling_ended, "failure",
-               "busy, not found, no answer ..."),
-    Transition((CALLING,), KeyPressed, (CALLING, IDLE, DIALING), calling_key, "key",
-               "C: cancel"),
-    Transition((CALLING, IN_CALL, TRANSFER), HookReplaced, (IDLE, PROMPT), hang_up, "replace",
-               "hang up"),
-    Transition((IN_CALL,), KeyPressed, (IN_CALL, TRANSFER, IDLE, PROMPT), in_call_key, "key",
-               "digit: DTMF; A: transfer; long */#: mute/hold"),
-    Transition((IN_CALL, TRANSFER), CallEnded, (IDLE, DIALING, PROMPT, SAME),
-               in_call_ended, "BYE"),
-    Transition((IN_CALL, TRANSFER), HoldChanged, (SAME,), hold_changed, "hold"),
-    Transition((IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, "DTMF"),
-    Transition((IN_CALL,), TransferSucceeded, (IDLE, DIALING, PROMPT, IN_CALL), transfer_done,
-               "NOTIFY 200"),
-    Transition((IN_CALL, TRANSFER), TransferFailed, (IN_CALL,), transfer_failed,
-               "REFER failed", "back to the call, reason on screen"),
-    Transition((TRANSFER,), KeyPressed, (TRANSFER, IN_CALL), transfer_key, "key",
-               "digit; C: delete/cancel; A/D: transfer"),
-    Transition((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall, (SAME,), second_call,
-               "INVITE", "486, missed"),
-    Transition((IN_CALL, TRANSFER), HookLifted, (SAME,), ignore_lift, "lift",
-               "handset taken up during a call"),
-    Transition(ANY, RegistrationChanged, (SAME,), registration, "registration"),
-    Transition(ANY, OdooStatusChanged, (SAME,), odoo_status, "odoo"),
-    Transition(ANY, OutboxChanged, (SAME,), outbox, "outbox"),
-    Transition(ANY, NetworkChanged, (SAME,), network, "network"),
-    Transition(ANY, QueueUpdated, (SAME,), queue_updated, "queue"),
-    Transition(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, "contacts"),
-    Transition(ANY, CallerIdentified, (SAME,), caller_identified, "caller name"),
-    Transition(ANY, HistoryLoaded, (SAME,), history_loaded, "history"),
-    Transition(ANY, AdapterFailed, (SAME,), adapter_failed, "problem"),
-    Transition(ANY, Tick, (SAME,), nothing, "tick"),
-    Transition(ANY, TimerFired, (SAME,), nothing, "timer", "a timer of another mode"),
-    Transition(ANY, CallEnded, (SAME,), late_call_event, "late"),
-    Transition(ANY, CallAnswered, (SAME,), late_call_event, "late"),
-    Transition(ANY, CallProgress, (SAME,), late_call_event, "late"),
-    Transition(ANY, TransferSucceeded, (SAME,), late_call_event, "late"),
-    Transition(ANY, TransferFailed, (SAME,), late_call_event, "late"),
-    Transition(ANY, HoldChanged, (SAME,), late_call_event, "late"),
-    Transition(ANY, DtmfReceived, (SAME,), late_call_event, "late"),
+TRANSITIONS: tuple[Transition[Any], ...] = (
+    # idle: the phone at rest, handset down
+    Row((IDLE,), KeyPressed, (DIALING,), idle_digit, DIGIT, does="pre-dial"),
+    Row((IDLE,), KeyPressed, (RECENT,), open_recent, key("B", long=True), does="recent calls"),
+    Row((IDLE,), KeyPressed, (QUEUE,), open_queue, key("B"), does="today's call queue"),
+    Row((IDLE,), KeyPressed, (CALLING, IDLE), redial_now, key("D", long=True) & REDIAL,
+        does="calls the last number"),
+    Row((IDLE,), KeyPressed, (DIALING,), redial_shown, key("D") & REDIAL,
+        does="the last number, to call"),
+    Row((IDLE,), KeyPressed, (MENU,), open_menu, key("A", long=True), does="the menu"),
+    Row((IDLE,), KeyPressed, (IDLE,), clear_message, key("C", long=None), does="clears a message"),
+    Row((IDLE,), HookLifted, (DIALING,), idle_lift, label="lift", does="dial tone"),
+    # dialing: digits typed, on hook (pre-dial) or off hook (dial tone)
+    Row((DIALING,), KeyPressed, (DIALING,), dialing_digit, DIGIT & ROOM),
+    Row((DIALING,), KeyPressed, (DIALING, IDLE), dialing_delete, key("C", long=None),
+        does="deletes a digit (long: all); empty on hook: idle"),
+    Row((DIALING,), KeyPressed, (CALLING, DIALING), dialing_call, key("D", long=None) & CALLABLE,
+        does="calls the number (or the last one)"),
+    Row((DIALING,), KeyPressed, (CONTACTS,), open_contacts, key("B", long=None) & FOUND,
+        does="the contacts the digits find"),
+    Row((DIALING,), KeyPressed, (DIALING,), no_contact, key("B", long=None) & NOT_FOUND),
+    Row((DIALING,), HookLifted, (DIALING, CALLING), dialing_lift, label="lift",
+        does="calls the pre-typed number"),
+    Row((DIALING, QUEUE, CONTACTS, RECENT, MENU), HookReplaced, (IDLE,), hang_up_idle,
+        label="replace"),
+    Row((DIALING,), TimerFired, (CALLING, DIALING), interdigit_elapsed,
+        timer("interdigit") & ENTRY, does="calls what was typed"),
+    Row((DIALING,), TimerFired, (DIALING,), offhook_too_long, timer("offhook"),
+        does='"Replace the handset"'),
+    Row((DIALING,), TimerFired, (IDLE,), predial_expired, timer("predial")),
+    # the lists: queue, contacts, recent, menu
+    Row((QUEUE, CONTACTS, RECENT), KeyPressed, (SAME,), move, MOVE, does="next / previous"),
+    Row((MENU,), KeyPressed, (MENU,), move, MOVE & LIST, does="next / previous"),
+    Row((QUEUE,), KeyPressed, (CALLING, QUEUE), call_queue_entry, key("D") & LISTED),
+    Row((QUEUE,), KeyPressed, (PROMPT,), ask_remove, key("#") & LISTED, does="remove?"),
+    Row((QUEUE,), KeyPressed, (DIALING,), list_digit, key("0123456789", long=None, label="digit"),
+        does="pre-dial"),
+    Row((QUEUE, RECENT), KeyPressed, (IDLE, DIALING), leave_list, key("C", long=None)),
+    Row((QUEUE,), HookLifted, (CALLING, DIALING, SAME), call_queue_entry, LISTED,
+        label="lift", does="calls the selected entry"),
+    Row((CONTACTS,), KeyPressed, (CALLING, CONTACTS), call_contact, key("D") & LISTED),
+    Row((CONTACTS,), KeyPressed, (DIALING,), back_to_dialing, key("C", long=None)),
+    Row((CONTACTS,), HookLifted, (CALLING, DIALING, SAME), call_contact, LISTED, label="lift",
+        does="calls the selected contact"),
+    Row((RECENT,), KeyPressed, (CALLING, RECENT), call_recent, key("D") & LISTED,
+        does="calls back"),
+    Row((RECENT,), HookLifted, (CALLING, DIALING, SAME), call_recent, LISTED, label="lift",
+        does="calls the selected entry"),
+    Row((QUEUE, CONTACTS, RECENT, MENU), HookLifted, (DIALING,), browse_lift, label="lift",
+        does="nothing to call: dial tone"),
+    Row((MENU,), KeyPressed, (MENU,), close_page, key("CD", long=None) & PAGE,
+        does="back to the list"),
+    Row((MENU,), KeyPressed, (MENU,), toggle_dnd, key("D", long=None) & LIST & ON_DND,
+        does="do not disturb on/off"),
+    Row((MENU,), KeyPressed, (MENU,), open_page, key("D", long=None) & LIST & ON_PAGE_ITEM,
+        does="opens the item"),
+    Row((MENU,), KeyPressed, (IDLE, DIALING), leave_list, key("C", long=None) & LIST),
+    # prompt: a question on screen
+    Row((PROMPT,), KeyPressed, (IDLE, DIALING), confirm_done, key("D", long=None) & DONE_PROMPT,
+        does="marks the activity done"),
+    Row((PROMPT,), KeyPressed, (QUEUE,), confirm_remove,
+        key("D", long=None) & REMOVE_PROMPT, does="removes the activity"),
+    Row((PROMPT,), KeyPressed, (IDLE, DIALING, QUEUE), leave_prompt, key("C", long=None),
+        does="keeps the activity"),
+    Row((PROMPT,), TimerFired, (IDLE, DIALING, QUEUE), leave_prompt, timer("prompt"),
+        does="no answer: keep"),
+    Row((PROMPT,), HookLifted, (PROMPT,), prompt_hook, label="lift"),
+    Row((PROMPT,), HookReplaced, (PROMPT,), prompt_hook, label="replace"),
+    # a call arrives, rings
+    Row(BROWSE, IncomingCall, (RINGING, SAME), incoming, label="INVITE",
+        does="rings; off hook or DND: 486/480 and missed"),
+    Row((RINGING,), HookLifted, (IN_CALL,), answer, label="lift", does="answer"),
+    Row((RINGING,), KeyPressed, (IDLE,), reject, key("C", long=None), does="reject"),
+    Row((RINGING,), TimerFired, (IDLE,), ring_timeout, timer("ring"), does="missed"),
+    Row((RINGING,), CallEnded, (IDLE,), caller_gave_up, OURS, label="CANCEL", does="missed"),
+    # calling out
+    Row((CALLING,), CallProgress, (CALLING,), far_end_ringing, OURS, label="180",
+        does="ringback"),
+    Row((CALLING,), CallAnswered, (IN_CALL,), far_end_answered, OURS, label="200"),
+    Row((CALLING,), HookLifted, (CALLING,), calling_lift, label="lift"),
+    Row((CALLING,), CallEnded, (IDLE, DIALING), call_failed, OURS, label="failure",
+        does="busy, not found, no answer ..."),
+    Row((CALLING,), KeyPressed, (IDLE, DIALING), cancel_call, key("C", long=None),
+        does="cancel"),
+    Row((CALLING, IN_CALL, TRANSFER), HookReplaced, (IDLE, PROMPT), hang_up, label="replace",
+        does="hang up"),
+    # in a call
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), toggle_mute, key("*", long=True) & STEADY,
+        does="mute"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), toggle_hold, key("#", long=True) & STEADY,
+        does="hold"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), send_dtmf, key(DIAL_KEYS, label="digit") & STEADY,
+        does="DTMF"),
+    Row((IN_CALL,), KeyPressed, (TRANSFER,), open_transfer, key("A", long=None) & STEADY,
+        does="transfer to ..."),
+    Row((IN_CALL,), KeyPressed, (IDLE, PROMPT), end_call_on_hook,
+        key("C", long=None) & ON_HOOK & STEADY, does="hang up (handset down)"),
+    Row((IN_CALL, TRANSFER), CallEnded, (IDLE, DIALING, PROMPT), far_end_hung_up, OURS,
+        label="BYE"),
+    Row((IN_CALL, TRANSFER), HoldChanged, (SAME,), hold_changed, OURS, label="hold"),
+    Row((IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, OURS, label="DTMF"),
+    Row((IN_CALL,), TransferSucceeded, (IDLE, DIALING, PROMPT), transfer_done, OURS,
+        label="NOTIFY 200"),
+    Row((IN_CALL, TRANSFER), TransferFailed, (IN_CALL,), transfer_failed, OURS,
+        label="REFER failed", does="back to the call, reason on screen"),
+    Row((TRANSFER,), KeyPressed, (TRANSFER,), transfer_digit, DIGIT & ROOM),
+    Row((TRANSFER,), KeyPressed, (TRANSFER,), transfer_delete, key("C") & ENTRY,
+        does="deletes a digit"),
+    Row((TRANSFER,), KeyPressed, (IN_CALL,), transfer_cancel, key("C", long=None),
+        does="nothing typed or long C: cancel"),
+    Row((TRANSFER,), KeyPressed, (IN_CALL, TRANSFER), transfer_now, key("AD", long=None),
+        does="transfer (REFER)"),
+    Row((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall, (SAME,), incoming,
+        label="INVITE", does="486, missed"),
+    Row((IN_CALL, TRANSFER), HookLifted, (SAME,), ignore_lift, label="lift",
+        does="handset taken up during a call"),
+    # facts every mode takes the same way
+    Row(ANY, RegistrationChanged, (SAME,), registration, label="registration"),
+    Row(ANY, OdooStatusChanged, (SAME,), odoo_status, label="odoo"),
+    Row(ANY, OutboxChanged, (SAME,), outbox, label="outbox"),
+    Row(ANY, NetworkChanged, (SAME,), network, label="network"),
+    Row(ANY, QueueUpdated, (SAME,), queue_updated, label="queue"),
+    Row(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, label="contacts"),
+    Row(ANY, CallerIdentified, (SAME,), caller_identified, label="caller name"),
+    Row(ANY, HistoryLoaded, (SAME,), history_loaded, label="history"),
+    Row(ANY, AdapterFailed, (SAME,), adapter_failed, label="problem"),
+    Row(ANY, Tick, (SAME,), nothing, label="tick"),
+    Row(ANY, TimerFired, (SAME,), nothing, label="timer", does="a timer of another mode"),
+    Row(ANY, CallEnded, (SAME,), late_call_event, label="late"),
+    Row(ANY, CallAnswered, (SAME,), late_call_event, label="late"),
+    Row(ANY, CallProgress, (SAME,), late_call_event, label="late"),
+    Row(ANY, TransferSucceeded, (SAME,), late_call_event, label="late"),
+    Row(ANY, TransferFailed, (SAME,), late_call_event, label="late"),
+    Row(ANY, HoldChanged, (SAME,), late_call_event, label="late"),
+    Row(ANY, DtmfReceived, (SAME,), late_call_event, label="late"),
 )
 
 
-def _index(rows: tuple[Transition, ...]) -> dict[tuple[str, type[Event]], Transition]:
-    """First row wins, so specific rows listed above the catch-all ones take precedence."""
-    table: dict[tuple[str, type[Event]], Transition] = {}
+def _index(rows: tuple[Transition[Any], ...]) -> dict[tuple[str, type[Event]],
+                                                        list[Transition[Any]]]:
+    """The rows each (mode, event type) may take, in table order: the first whose guard passes
+    wins, so specific rows listed above the catch-all ones take precedence."""
+    table: dict[tuple[str, type[Event]], list[Transition[Any]]] = {}
     for row in rows:
         for mode in row.modes:
-            table.setdefault((mode, row.event), row)
+            table.setdefault((mode, row.event), []).append(row)
     return table
 
 
 _TABLE = _index(TRANSITIONS)
+
+
+def route(state: PhoneState, event: Event) -> Transition[Any] | None:
+    """The row that takes `event` in `state`, or None when nothing does."""
+    for row in _TABLE.get((state.mode, type(event)), ()):
+        if row.guard is None or row.guard.test(state, event):
+            return row
+    return None
 
 
 # --------------------------------------------------------------------------- the Phone
@@ -1163,27 +1218,25 @@ class Phone:
 
     def handle(self, event: Event) -> tuple[PhoneState, list[Action]]:
         state, actions = self._step(event)
-        awake = self._screensaver(event)
-        if awake is not None:
-            self.state = state = replace(state, **awake)  # type: ignore[arg-type]
+        self.state = state = self._screensaver(event, state)
         return state, actions
 
-    def _screensaver(self, event: Event) -> dict[str, object] | None:
+    def _screensaver(self, event: Event, s: PhoneState) -> PhoneState:
         """Someone at the desk (a key, the hook, a ringing call) wakes the screen; an idle phone
         with nobody touching it for `screensaver_seconds` dims it. The content never changes."""
-        s = self.state
         now = self.clock.monotonic()
         if isinstance(event, (KeyPressed, HookLifted, HookReplaced, IncomingCall)):
-            return {"last_activity": now, "asleep": False} if s.asleep or \
-                s.last_activity != now else None
+            if s.asleep or s.last_activity != now:
+                return replace(s, last_activity=now, asleep=False)
+            return s
         if isinstance(event, Tick):
             idle = s.mode == IDLE and s.call is None and not s.ringing and not s.off_hook
             asleep = bool(self.settings.screensaver_seconds) and idle and \
                 now - s.last_activity >= self.settings.screensaver_seconds
-            return {"asleep": asleep} if asleep != s.asleep else None
+            return replace(s, asleep=asleep) if asleep != s.asleep else s
         if s.asleep and s.mode != IDLE:
-            return {"asleep": False}
-        return None
+            return replace(s, asleep=False)
+        return s
 
     def _step(self, event: Event) -> tuple[PhoneState, list[Action]]:
         state = self.state
@@ -1199,9 +1252,10 @@ class Phone:
                 state.off_hook == isinstance(event, HookLifted):
             log.debug("hook bounce ignored: %s", type(event).__name__)
             return state, []
-        row = _TABLE.get((state.mode, type(event)))
+        row = route(state, event)
         if row is None:
-            log.info("ignored %s in %s", type(event).__name__, state.mode)
+            # A key with no meaning here, or a fact for another mode: logged and ignored.
+            log.info("ignored %s in %s", event, state.mode)
             self.state = state
             return state, []
         step = Step(self, state)

@@ -25,3 +25,18 @@ def test_every_mode_is_reachable_and_handles_keys_or_hook():
 
     for mode in MODES:
         assert any(mode in row.modes and row.event is KeyPressed for row in TRANSITIONS), mode
+
+
+def test_every_row_names_its_handler_typed_for_its_event():
+    # A handler takes the event its row matches (or a union with it); only the handlers shared
+    # by every kind of fact (nothing, late_call_event) take any Event.
+    import types
+    import typing
+
+    from firmware.events import Event
+
+    for row in TRANSITIONS:
+        hint = typing.get_type_hints(row.handler)["event"]
+        accepted = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        assert row.event in accepted or accepted == (Event,), (row.handler.__name__, hint)
+        assert row.handler.__name__ in ("nothing", "late_call_event") or accepted != (Event,)
