@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.desk import write_config
 from tests.lab.fixtures import lab_port
 from tests.lab.lab import Kamailio
 
@@ -32,18 +33,9 @@ def main() -> None:
     notify_path = work / "notify.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
-    cfg = work / "config.toml"
-    cfg.write_text(f"""
-[sip]
-server = "{SERVER}"
-port = {kam.port}
-domain = "{SERVER}:{kam.port}"
-username = "101"
-password = "pw101"
-register_expires = 30
-[phone]
-state_dir = "{work}"
-""")
+    cfg = write_config(work, sip={"server": SERVER, "port": kam.port,
+                                  "domain": f"{SERVER}:{kam.port}", "bind": None,
+                                  "register_expires": 30})
     env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
     with (work / "phone.log").open("w") as log:
         phone = subprocess.Popen([sys.executable, "-m", "firmware", "simulate", "--headless",

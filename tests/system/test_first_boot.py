@@ -11,14 +11,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-GOOD = """
-[sip]
-server = "127.0.0.1"
-port = 9
-username = "101"
-password = "pw101"
-bind = "127.0.0.2:0"
-"""
+from tests.desk import NO_SIP, toml
+
+GOOD = toml({"sip": NO_SIP})
 
 
 def test_no_config_then_a_broken_one_then_a_good_one(tmp_path: Path) -> None:
@@ -73,8 +68,8 @@ def test_a_root_only_secret_added_while_waiting_restarts_the_phone_to_get_it(tmp
     etc = Path(tempfile.mkdtemp(prefix="deskphone-etc-"))
     try:
         etc.chmod(0o755)
-        (etc / "config.toml").write_text(GOOD.replace('password = "pw101"',
-                                                      f'password_file = "{etc}/sip_password"'))
+        (etc / "config.toml").write_text(toml({"sip": {
+            **NO_SIP, "password": None, "password_file": f"{etc}/sip_password"}}))
         (etc / "config.toml").chmod(0o644)
         secret = etc / "sip_password"
         secret.write_text("pw101\n")

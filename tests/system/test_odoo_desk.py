@@ -3,61 +3,17 @@ while Odoo is down that survives `kill -9` and reaches Odoo exactly once."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import free_port, http, wait_for
-from tests.odoo_double import ALICE, DATABASE, KEYS, OdooDouble
-
-
-def start(tmp_path: Path, double: OdooDouble, port: int,
-          sip: str = "") -> subprocess.Popen[bytes]:
-    key = tmp_path / "odoo.key"
-    key.write_text(KEYS[ALICE])
-    key.chmod(0o600)
-    path = tmp_path / "config.toml"
-    path.write_text((sip or """
-[sip]
-server = "127.0.0.1"
-port = 9                # nothing answers SIP here (tests with a registrar use the lab)
-username = "101"
-password = "pw101"
-bind = "127.0.0.2:0"     # any free port
-""") + f"""
-[phone]
-name = "Alice Martin"
-region = "BE"
-state_dir = "{tmp_path}"
-
-[odoo]
-url = "{double.url}"
-database = "{DATABASE}"
-login = "alice@example.com"
-api_key_file = "{key}"
-timeout_seconds = 2
-
-[control]
-listen = "127.0.0.1:{port}"
-""")
-    with (tmp_path / "stderr.log").open("a") as log:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "firmware", "simulate", "--headless", "--config",
-             str(path)],
-            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def state(base: str) -> dict:
-    return http("GET", f"{base}/state")[1]
+from tests.desk import lab_sip, odoo_section, start, state
+from tests.helpers import http, wait_for
+from tests.odoo_double import ALICE, KEYS, OdooDouble
 
 
 def test_queue_on_screen_and_a_removal_survives_kill_9(tmp_path: Path) -> None:
     double = OdooDouble(today=__import__("datetime").date.today()).start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start(tmp_path, double, port)
+    desk = start(tmp_path, odoo=odoo_section(tmp_path, double.url, timeout_seconds=2))
+    base = desk.base
     try:
         wait_for(lambda: state(base)["odoo"] == "online" and state(base)["queue"],
                  timeout=20, what="the queue from Odoo")
@@ -75,42 +31,28 @@ def test_queue_on_screen_and_a_removal_survives_kill_9(tmp_path: Path) -> None:
         wait_for(lambda: "Odoo down, 1 to send" in state(base)["screen"],
                  what="the outbox depth on the idle screen")
         assert first["id"] not in [e["id"] for e in state(base)["queue"]]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        desk.kill()
         assert double.writes == []
         double.down = False
-        proc = start(tmp_path, double, port)
+        desk.restart()
         wait_for(lambda: double.writes, timeout=20, what="the removal to reach Odoo")
         wait_for(lambda: state(base)["outbox"] == 0, timeout=20, what="an empty outbox")
         assert double.writes == [("mail.activity", "unlink", [[first["id"]]], {})]
         assert len(state(base)["queue"]) == 3
-        text = (tmp_path / "stderr.log").read_text()
-        assert KEYS[ALICE] not in text
+        assert KEYS[ALICE] not in desk.log.read_text()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
+        desk.stop()
         double.stop()
 
 
 def test_call_from_the_queue_then_done_reaches_odoo(tmp_path: Path, kamailio, peers) -> None:
     import datetime as dt
 
-    from tests.lab.fixtures import free_udp
-
     zoe = peers(kamailio, "+32470123456", answermode="auto")  # the lead's number, E.164
     double = OdooDouble(today=dt.date.today()).start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start(tmp_path, double, port, sip=f"""
-[sip]
-server = "127.0.0.1"
-port = {kamailio.port}
-domain = "127.0.0.1:{kamailio.port}"
-username = "101"
-password = "pw101"
-bind = "127.0.0.2:{free_udp('127.0.0.2')}"
-""")
+    desk = start(tmp_path, sip=lab_sip(kamailio.port),
+                 odoo=odoo_section(tmp_path, double.url, timeout_seconds=2))
+    base = desk.base
     try:
         wait_for(lambda: state(base)["registration"] == "registered" and state(base)["queue"],
                  timeout=20, what="registered, with the queue")
@@ -140,7 +82,5 @@ bind = "127.0.0.2:{free_udp('127.0.0.2')}"
         wait_for(lambda: 101 not in [e["id"] for e in state(base)["queue"]],
                  what="the entry gone from the queue")
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
+        desk.stop()
         double.stop()

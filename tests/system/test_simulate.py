@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, http, wait_for
+from tests.desk import start, state
+from tests.helpers import http, wait_for
 
 
 @pytest.fixture
 def simulator(tmp_path):
-    port = free_port()
-    path = tmp_path / "config.toml"
-    path.write_text(f"""
-[sip]
-server = "127.0.0.1"
-port = 9                # nothing answers SIP here (tests with a registrar use the lab)
-username = "101"
-password = "pw101-secret"
-bind = "127.0.0.2:0"     # any free port
-
-[phone]
-name = "Alice Martin"
-region = "BE"
-state_dir = "{tmp_path}"
-
-[control]
-listen = "127.0.0.1:{port}"
-""")
-    log = (tmp_path / "stderr.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "simulate", "--headless", "--config", str(path)],
-        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}"
+    desk = start(tmp_path, sip={"password": "pw101-secret"})
     try:
-        wait_for(lambda: http("GET", f"{base}/state")[0] == 200, timeout=20, what="the API")
-        yield proc, base, Path(log.name)
+        yield desk.proc, desk.base, desk.log
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log.close()
+        desk.stop()
 
 
 def screen(base: str) -> list[str]:
-    return http("GET", f"{base}/state")[1]["screen"]
+    return state(base)["screen"]
 
 
 def test_screen_text_follows_the_keys(simulator):
@@ -64,12 +34,12 @@ def test_screen_text_follows_the_keys(simulator):
     http("POST", f"{base}/keys", {"keys": "C"})
     wait_for(lambda: screen(base)[1] == "047", what="a digit deleted")
     http("POST", f"{base}/hook", {"off_hook": True})
-    doc = wait_for(lambda: (d := http("GET", f"{base}/state")[1])["phone"] == "dialing"
+    doc = wait_for(lambda: (d := state(base))["phone"] == "dialing"
                    and d["off_hook"] and d, what="off hook")
     # Lifting with a number typed tries to call it; unregistered, the phone says why.
     assert doc["message"] == "No service: cannot call"
     http("POST", f"{base}/hook", {"off_hook": False})
-    wait_for(lambda: http("GET", f"{base}/state")[1]["phone"] == "idle", what="idle")
+    wait_for(lambda: state(base)["phone"] == "idle", what="idle")
 
 
 def test_sigterm_stops_cleanly_and_secrets_stay_out_of_the_log(simulator):

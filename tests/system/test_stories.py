@@ -5,22 +5,18 @@ what the far end (baresip, through Kamailio) and the Odoo double saw."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, http, wait_for
-from tests.lab.fixtures import free_udp, lab_port, peer_ports
+from tests.desk import Desk, lab_sip, odoo_section, start
+from tests.helpers import http, wait_for
+from tests.lab.fixtures import lab_port, peer_ports
 from tests.lab.lab import Baresip, Kamailio, goertzel, need, tone_wav, wav_pcm
-from tests.odoo_double import ALICE, DATABASE, KEYS, OdooDouble
-from tests.system.test_sip_desk import Desk
+from tests.odoo_double import OdooDouble
 
 pytestmark = pytest.mark.lab
 
@@ -33,8 +29,6 @@ class Office:
     carol: Baresip  # 103, answers at once
     outside: Baresip  # 9000: every + number nobody has
     odoo: OdooDouble
-    start: Callable[[], subprocess.Popen[bytes]] | None = None  # the phone, again
-    proc: subprocess.Popen[bytes] | None = None
 
     def call_us(self, who: Baresip) -> None:
         who.command("dial", f"sip:101@127.0.0.1:{self.kamailio.port}")
@@ -57,64 +51,18 @@ def office(tmp_path: Path) -> Iterator[Office]:
     for p in peers:
         p.registered()
     odoo = OdooDouble(today=dt.date.today()).start()
-    key = tmp_path / "odoo.key"
-    key.write_text(KEYS[ALICE])
-    key.chmod(0o600)
     mic = tone_wav(tmp_path / "mic.wav", 1000, 120)
-    port = free_port()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(f"""
-[sip]
-server = "127.0.0.1"
-port = {kam.port}
-domain = "127.0.0.1:{kam.port}"
-username = "101"
-password = "pw101"
-bind = "127.0.0.2:{free_udp('127.0.0.2')}"
-
-[phone]
-name = "Alice Martin"
-region = "BE"
-state_dir = "{tmp_path}"
-
-[odoo]
-url = "{odoo.url}"
-database = "{DATABASE}"
-login = "alice@example.com"
-api_key_file = "{key}"
-
-[audio]
-backend = "wav"
-mic = "{mic}"
-ear = "{tmp_path / 'ear.wav'}"
-
-[control]
-listen = "127.0.0.1:{port}"
-""")
-    log = tmp_path / "deskphone.log"
-
-    def start() -> subprocess.Popen[bytes]:
-        with log.open("a") as err:
-            return subprocess.Popen(
-                [sys.executable, "-m", "firmware", "simulate", "--headless", "--config",
-                 str(cfg)], stdout=subprocess.DEVNULL, stderr=err,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    desk = Desk(f"http://127.0.0.1:{port}", log)
-    office = Office(desk, kam, peers[0], peers[1], peers[2], odoo, start, start())
+    desk = start(tmp_path, wait=False, sip=lab_sip(kam.port),
+                 odoo=odoo_section(tmp_path, odoo.url),
+                 audio={"backend": "wav", "mic": str(mic), "ear": str(tmp_path / "ear.wav")})
+    office = Office(desk, kam, peers[0], peers[1], peers[2], odoo)
     try:
-        wait_for(lambda: http("GET", f"{desk.base}/state")[0] == 200, timeout=20, what="API")
+        desk.api_up()
         desk.until(lambda s: s["registration"] == "registered" and s["odoo"] == "online"
                    and s["queue"], "registered, Odoo online", timeout=20)
         yield office
     finally:
-        proc = office.proc
-        assert proc is not None
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        desk.stop()
         for p in peers:
             p.stop()
         odoo.stop()
@@ -275,15 +223,11 @@ def test_power_loss_during_a_call_and_an_odoo_write(office: Office) -> None:
     d.hook(True)
     office.bob.wait_event("CALL_ESTABLISHED")
     d.until(lambda s: connected(s) and s["outbox"] >= 2, "in a call, two writes waiting")
-    assert office.proc is not None
-    office.proc.kill()  # the power goes
-    office.proc.wait()
+    d.kill()  # the power goes
     office.bob.command("hangup")
     office.odoo.down = False
     t0 = time.monotonic()
-    assert office.start is not None
-    office.proc = office.start()
-    wait_for(lambda: http("GET", f"{d.base}/state")[0] == 200, timeout=20, what="the API")
+    d.restart().api_up()
     d.until(lambda s: s["registration"] == "registered", "registered again", timeout=30)
     registered_after = time.monotonic() - t0
     d.until(lambda s: s["outbox"] == 0, "the outbox delivered", timeout=30)
