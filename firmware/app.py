@@ -20,7 +20,7 @@ from firmware.hw.audio import NullAudio
 from firmware.network import NetworkMonitor
 from firmware.odoo.offline import NoOdoo
 from firmware.phone import Phone, Settings
-from firmware.sip.account import SipAccount
+from firmware.sip.ua import UserAgent
 from firmware.systemd import Notifier
 
 log = logging.getLogger("app")
@@ -105,7 +105,7 @@ def build(
     adapters: list[Adapter] = [
         NetworkMonitor(config.sip.server, config.sip.port),
         audio,
-        SipAccount(config.sip, audio.source, audio.sink, display_name=config.phone.name),
+        UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name),
     ]
     if config.odoo is None:
         adapters.append(NoOdoo("off"))

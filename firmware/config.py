@@ -376,6 +376,8 @@ class SipConfig:
                                help="local address[:port]; default: the route to the server")
     register_expires: int = setting(300, between=(30, 86400),
                                     help="seconds a registration lasts (refreshed at half)")
+    keepalive_seconds: int = setting(25, between=(0, 3600),
+                                     help="ping the server this often (keeps a NAT open; 0: off)")
     tls_verify: bool = setting(True, help="check the server's certificate (tls)")
     tls_ca_file: str = setting("", check=_non_empty, example="/etc/deskphone/pbx-ca.pem",
                                commented=True,

@@ -3,8 +3,9 @@
 Owns: the dialog state of one call (tags, remote target, route set, CSeq numbers), building our
 in-dialog requests (ACK, BYE, CANCEL, re-INVITE, REFER) so that they follow the route set through
 a record-routing proxy, answering the far end's (BYE, re-INVITE, NOTIFY, CANCEL), digest auth
-when a request is challenged, and the call's RtpSession. Never touches: the phone's state; it
-reports facts through `post`. Every method runs under the transport lock.
+when a request is challenged, and the call's RtpSession. Never touches: the phone's state (it
+reports facts through `on_event`) nor the user agent that made it (it is given the identity,
+the transport and `on_end`; it never imports ua.py). Every method runs under the transport lock.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from firmware.events import (
     CallAnswered,
@@ -26,6 +26,7 @@ from firmware.events import (
     TransferSucceeded,
 )
 from firmware.sip import sdp
+from firmware.sip.identity import Identity
 from firmware.sip.media import RtpSession
 from firmware.sip.message import (
     Message,
@@ -35,10 +36,7 @@ from firmware.sip.message import (
     new_tag,
     parse_uri,
 )
-from firmware.sip.transport import T1, T2, TIMEOUT, Addr, Timer
-
-if TYPE_CHECKING:
-    from firmware.sip.account import SipAccount
+from firmware.sip.transport import T1, T2, TIMEOUT, Addr, Timer, Transport
 
 log = logging.getLogger("sip")
 
@@ -60,16 +58,30 @@ class Auth:
     attempts: int = 0
 
 
+@dataclass(frozen=True)
+class Audio:
+    """The handset a call's media plays to and records from, and the RTP ports it may use."""
+    source: Callable[[], bytes]
+    sink: Callable[[bytes], None]
+    ports: tuple[int, int] = (20000, 20999)
+
+
 class SipCall:
-    def __init__(self, account: SipAccount, phone_id: str, call_id: str, direction: str) -> None:
-        self.account = account
+    def __init__(self, me: Identity, transport: Transport, audio: Audio, phone_id: str,
+                 call_id: str, direction: str, on_event: Callable[[Event], None],
+                 on_end: Callable[[SipCall], None]) -> None:
+        self.me = me
+        self.transport = transport
+        self.on_event = on_event
+        self.on_end = on_end
+        self.last_refer = ""  # the Refer-To of our transfer, for the log and tests
         self.phone_id = phone_id
         self.call_id = call_id
         self.direction = direction  # "in" | "out"
         self.state = "new"  # new | early | confirmed | ending | ended
         self.local_tag = new_tag()
         self.remote_tag = ""
-        self.local_uri = account.aor
+        self.local_uri = me.aor
         self.remote_uri = ""
         self.remote_display = ""
         self.remote_target = ""
@@ -89,13 +101,11 @@ class SipCall:
         self.held_remote = False
         self.sdp_version = 1
         self.session = sdp.session_id()
-        self.rtp = RtpSession(account.local_ip, account.audio_source, account.audio_sink,
-                              self._dtmf, account.rtp_ports)
+        self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
         self.started = time.monotonic()
 
-    @property
-    def post(self) -> Callable[[Event], None]:
-        return self.account.post
+    def post(self, event: Event) -> None:
+        self.on_event(event)
 
     def _dtmf(self, digit: str) -> None:
         self.post(DtmfReceived(self.phone_id, digit))
@@ -107,18 +117,18 @@ class SipCall:
         """An in-dialog request following the route set; returns it and where it goes."""
         self.local_cseq += 1
         msg = Message(method=method, uri=self.remote_target)
-        msg.add("Via", self.account.via())
+        msg.add("Via", self.me.via())
         msg.add("Max-Forwards", "70")
         msg.add("From", f"<{self.local_uri}>;tag={self.local_tag}")
         msg.add("To", f"<{self.remote_uri}>;tag={self.remote_tag}")
         msg.add("Call-ID", self.call_id)
         msg.add("CSeq", f"{self.local_cseq} {method}")
-        msg.add("Contact", self.account.contact())
+        msg.add("Contact", self.me.contact())
         for route in self.route_set:
             msg.add("Route", route)
         for name, value in extra or []:
             msg.add(name, value)
-        msg.add("User-Agent", self.account.user_agent)
+        msg.add("User-Agent", self.me.user_agent)
         if body:
             msg.add("Content-Type", "application/sdp")
         msg.body = body
@@ -128,9 +138,9 @@ class SipCall:
         """The next hop: the first Route when it is a loose router, else the remote target."""
         if self.route_set:
             first = parse_uri(address(self.route_set[0]).uri)
-            return self.account.next_hop(first.host, first.port or 5060)
+            return self.me.next_hop(first.host, first.port or 5060)
         target = parse_uri(self.remote_target)
-        return self.account.next_hop(target.host, target.port or 5060)
+        return self.me.next_hop(target.host, target.port or 5060)
 
     def send_in_dialog(self, method: str, body: bytes = b"",
                        extra: list[tuple[str, str]] | None = None,
@@ -142,14 +152,14 @@ class SipCall:
             if resp is not None and resp.status in (401, 407) and self.auth.attempts < 2:
                 retry = self._authorized(msg, resp)
                 if retry is not None:
-                    self.account.transport.request(retry, dest, answered)
+                    self.transport.request(retry, dest, answered)
                     return
             if resp is not None and resp.status < 200:
                 return
             if on_final is not None:
                 on_final(resp)
 
-        self.account.transport.request(msg, dest, answered)
+        self.transport.request(msg, dest, answered)
 
     def _authorized(self, msg: Message, resp: Message) -> Message | None:
         """`msg` again with credentials for `resp`'s challenge (new branch and CSeq)."""
@@ -163,13 +173,13 @@ class SipCall:
         retry = Message(method=msg.method, uri=msg.uri, headers=list(msg.headers), body=msg.body)
         retry.remove("Authorization")
         retry.remove("Proxy-Authorization")
-        retry.set("Via", self.account.via())
+        retry.set("Via", self.me.via())
         number, method = msg.cseq
         if msg.method != "ACK":
             self.local_cseq = max(self.local_cseq, number) + 1
             retry.set("CSeq", f"{self.local_cseq} {method}")
-        retry.add(header, authorization(chal, msg.method, msg.uri, self.account.auth_user,
-                                        self.account.password))
+        retry.add(header, authorization(chal, msg.method, msg.uri, self.me.auth_user,
+                                        self.me.password))
         self.auth.header, self.auth.value = header, retry.get(header)
         return retry
 
@@ -179,22 +189,22 @@ class SipCall:
         self.remote_uri = target_uri
         self.remote_target = target_uri
         port = self.rtp.open()
-        body = sdp.build(self.account.local_ip, port, self.session, self.sdp_version)
+        body = sdp.build(self.me.local_ip, port, self.session, self.sdp_version)
         msg = Message(method="INVITE", uri=target_uri)
-        msg.add("Via", self.account.via())
+        msg.add("Via", self.me.via())
         msg.add("Max-Forwards", "70")
-        msg.add("From", f"{self.account.display()}<{self.local_uri}>;tag={self.local_tag}")
+        msg.add("From", f"{self.me.display()}<{self.local_uri}>;tag={self.local_tag}")
         msg.add("To", f"<{target_uri}>")
         msg.add("Call-ID", self.call_id)
         msg.add("CSeq", f"{self.local_cseq} INVITE")
-        msg.add("Contact", self.account.contact())
+        msg.add("Contact", self.me.contact())
         msg.add("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY, OPTIONS")
-        msg.add("User-Agent", self.account.user_agent)
+        msg.add("User-Agent", self.me.user_agent)
         msg.add("Content-Type", "application/sdp")
         msg.body = body
         self.invite = msg
-        self.invite_dest = self.account.proxy
-        self.account.transport.request(msg, self.account.proxy, self._invite_response)
+        self.invite_dest = self.me.proxy
+        self.transport.request(msg, self.me.proxy, self._invite_response)
 
     def _invite_response(self, resp: Message | None) -> None:
         if self.state == "ended":
@@ -224,7 +234,7 @@ class SipCall:
             retry = self._authorized(self.invite, resp)
             if retry is not None:
                 self.invite = retry
-                self.account.transport.request(retry, self.account.proxy, self._invite_response)
+                self.transport.request(retry, self.me.proxy, self._invite_response)
                 return
         if resp.status >= 300:
             self._ack(resp)
@@ -281,7 +291,7 @@ class SipCall:
             ack.add("CSeq", f"{number} ACK")
             for route in self.invite.all("Route"):
                 ack.add("Route", route)
-            self.account.transport.send(ack, self.invite_dest or self.account.proxy)
+            self.transport.send(ack, self.invite_dest or self.me.proxy)
             return
         self._ack_2xx(resp, self.invite.get("From"), number,
                       (self.auth.header, self.auth.value) if self.auth.header else None)
@@ -291,7 +301,7 @@ class SipCall:
         """The ACK of a 2xx: a new transaction, end to end, along the route set (no 481, no
         retransmitted 200s)."""
         ack = Message(method="ACK", uri=self.remote_target)
-        ack.add("Via", self.account.via())
+        ack.add("Via", self.me.via())
         ack.add("Max-Forwards", "70")
         ack.add("From", local)
         ack.add("To", resp.get("To"))
@@ -301,7 +311,7 @@ class SipCall:
             ack.add("Route", route)
         if auth is not None:
             ack.add(*auth)
-        self.account.transport.send(ack, self.destination())
+        self.transport.send(ack, self.destination())
 
     def _send_cancel(self) -> None:
         assert self.invite is not None
@@ -314,7 +324,7 @@ class SipCall:
         cancel.add("CSeq", f"{self.invite.cseq[0]} CANCEL")
         for route in self.invite.all("Route"):
             cancel.add("Route", route)
-        self.account.transport.request(cancel, self.invite_dest or self.account.proxy,
+        self.transport.request(cancel, self.invite_dest or self.me.proxy,
                                        lambda r: None)
 
     # ------------------------------------------------------------------ incoming call
@@ -350,8 +360,8 @@ class SipCall:
         if req.method in ("INVITE",) and 100 < status < 300:
             for rr in req.all("Record-Route"):
                 resp.add("Record-Route", rr)
-            resp.add("Contact", self.account.contact())
-        resp.add("Server", self.account.user_agent)
+            resp.add("Contact", self.me.contact())
+        resp.add("Server", self.me.user_agent)
         if body:
             resp.add("Content-Type", "application/sdp")
             resp.body = body
@@ -360,8 +370,7 @@ class SipCall:
     def _respond(self, status: int, reason: str, body: bytes = b"") -> None:
         assert self.invite is not None and self.invite_addr is not None
         resp = self._response(status, reason, body=body)
-        self.account.transport.respond(self.invite, resp, self.account.reply_addr(
-            self.invite, self.invite_addr))
+        self.transport.respond(self.invite, resp, self.invite_addr)
         if status >= 200:
             self.final_response = resp
             if status < 300:
@@ -378,11 +387,10 @@ class SipCall:
             if self.ok_timer is None or self.state not in ("confirmed",):
                 return
             assert self.invite is not None and self.invite_addr is not None
-            self.account.transport.send(resp, self.account.reply_addr(self.invite,
-                                                                      self.invite_addr))
+            self.transport.send(resp, self.invite_addr)
             self._retransmit_ok(resp, min(interval * 2, T2))
 
-        self.ok_timer = self.account.transport.later(interval, again)
+        self.ok_timer = self.transport.later(interval, again)
 
     def answer(self) -> None:
         if self.state != "early" or self.invite is None:
@@ -394,7 +402,7 @@ class SipCall:
             self._end("error", f"the caller offers no audio we can play ({exc})")
             return
         port = self.rtp.open()
-        body = sdp.build(self.account.local_ip, port, self.session, self.sdp_version,
+        body = sdp.build(self.me.local_ip, port, self.session, self.sdp_version,
                          codecs=(media.codec,), dtmf=media.dtmf or None,
                          direction=sdp.answer_direction(media.direction))
         self.state = "confirmed"
@@ -412,8 +420,8 @@ class SipCall:
 
     def cancelled(self, cancel: Message, addr: Addr) -> None:
         """Their CANCEL: 200 to it, 487 to the INVITE, the ringing stops."""
-        self.account.transport.respond(cancel, self._response(200, "OK", cancel),
-                                       self.account.reply_addr(cancel, addr))
+        self.transport.respond(cancel, self._response(200, "OK", cancel),
+                                       addr)
         if self.state == "early":
             self._respond(487, "Request Terminated")
             self._end("cancelled", "")
@@ -428,34 +436,34 @@ class SipCall:
     def in_dialog(self, req: Message, addr: Addr) -> None:
         """A request from the far end inside this dialog."""
         number = req.cseq[0]
-        reply_to = self.account.reply_addr(req, addr)
+        reply_to = addr
         if req.method == "ACK":
             self.acked()
             return
         if number < self.remote_cseq and req.method != "CANCEL":
             resp = self._response(500, "Server Internal Error", req)
-            self.account.transport.respond(req, resp, reply_to)
+            self.transport.respond(req, resp, reply_to)
             return
         self.remote_cseq = max(self.remote_cseq, number)
         if req.method == "BYE":
-            self.account.transport.respond(req, self._response(200, "OK", req), reply_to)
+            self.transport.respond(req, self._response(200, "OK", req), reply_to)
             self._end("hangup", "")
         elif req.method == "INVITE":
             self._reinvite(req, reply_to)
         elif req.method == "NOTIFY":
-            self.account.transport.respond(req, self._response(200, "OK", req), reply_to)
+            self.transport.respond(req, self._response(200, "OK", req), reply_to)
             self._notify(req)
         elif req.method in ("OPTIONS", "INFO", "UPDATE"):
-            self.account.transport.respond(req, self._response(200, "OK", req), reply_to)
+            self.transport.respond(req, self._response(200, "OK", req), reply_to)
         else:
-            self.account.transport.respond(req, self._response(405, "Method Not Allowed", req),
+            self.transport.respond(req, self._response(405, "Method Not Allowed", req),
                                            reply_to)
 
     def _reinvite(self, req: Message, reply_to: Addr) -> None:
         try:
             media = sdp.parse(req.body) if req.body else None
         except sdp.SdpError:
-            self.account.transport.respond(req, self._response(488, "Not Acceptable Here", req),
+            self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
                                            reply_to)
             return
         direction = "sendrecv"
@@ -466,13 +474,13 @@ class SipCall:
         self.sdp_version += 1
         ours = "sendonly" if self.held_local else "sendrecv"
         answer = sdp.answer_direction(direction) if direction != "sendrecv" else ours
-        body = sdp.build(self.account.local_ip, self.rtp.port, self.session, self.sdp_version,
+        body = sdp.build(self.me.local_ip, self.rtp.port, self.session, self.sdp_version,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt, direction=answer)
         resp = self._response(200, "OK", req, body)
         contact = req.get("Contact")
         if contact:
             self.remote_target = address(contact).uri
-        self.account.transport.respond(req, resp, reply_to)
+        self.transport.respond(req, resp, reply_to)
         self.rtp.held = held or self.held_local
         if held != self.held_remote:
             self.held_remote = held
@@ -483,7 +491,7 @@ class SipCall:
             return
         self.held_local = held
         self.sdp_version += 1
-        body = sdp.build(self.account.local_ip, self.rtp.port, self.session, self.sdp_version,
+        body = sdp.build(self.me.local_ip, self.rtp.port, self.session, self.sdp_version,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
                          direction="sendonly" if held else "sendrecv")
 
@@ -517,9 +525,9 @@ class SipCall:
                 self.post(TransferFailed(self.phone_id, reason_for(resp.status),
                                          f"{resp.status} {resp.reason}"))
 
-        self.account.last_refer = f"Refer-To: <{refer_to}>"
+        self.last_refer = f"Refer-To: <{refer_to}>"
         self.send_in_dialog("REFER", extra=[("Refer-To", f"<{refer_to}>"),
-                                            ("Referred-By", f"<{self.account.aor}>")],
+                                            ("Referred-By", f"<{self.me.aor}>")],
                             on_final=done)
 
     def _notify(self, req: Message) -> None:
@@ -574,6 +582,6 @@ class SipCall:
         if self.ok_timer is not None:
             self.ok_timer.cancel()
         self.rtp.stop()
-        self.account.forget(self)
+        self.on_end(self)
         if reason is not None:
             self.post(CallEnded(self.phone_id, reason, detail))

@@ -1,7 +1,7 @@
 """A SIP adapter for builds and configs without working SIP: the phone says "No service".
 
 Owns: answering every SIP action with the fact that there is no service. Never touches: the
-network. The real adapter (firmware/sip/account.py) replaces it once it exists; the simulator uses
+network. The real adapter (firmware/sip/ua.py) replaces it once it exists; the simulator uses
 this one when `[sip]` cannot be reached by any adapter of this build.
 """
 

@@ -6,7 +6,7 @@ proxy reuses for requests to us, re-opened when it drops), the receive thread, t
 match responses by Via branch and method) and the response cache of server transactions (a
 retransmitted request gets the same answer again, never a second call). TLS verifies the
 server's certificate and name unless told not to. Never touches: what a message means
-(account.py and call.py decide).
+(registration.py, ua.py and call.py decide).
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ class Transport:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._buffer = b""
+        # When the peer (the proxy) was last heard from: any message or keep-alive pong on the
+        # flow. The registration client reads it to tell a live flow from a dead one.
+        self.heard = 0.0
 
     @property
     def local(self) -> Addr:
@@ -89,6 +92,22 @@ class Transport:
     @property
     def reliable(self) -> bool:
         return self.kind != "udp"
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads)
+
+    def ensure(self, peer: Addr) -> None:
+        """Open the transport towards `peer`, or (TCP/TLS) connect again when the connection
+        dropped; nothing when it is up. Raises OSError / ssl errors naming the cause."""
+        if not self.running:
+            self.open(peer)
+            return
+        self.peer = peer
+        if self.reliable and self.sock is None:
+            sock = self._connect()
+            with self.lock:
+                self.sock = sock
 
     def open(self, peer: Addr | None = None) -> None:
         """UDP: bind. TCP/TLS: connect to `peer` from the bind address (OSError, ssl errors
@@ -106,6 +125,7 @@ class Transport:
                 raise
             sock.settimeout(0.5)
             self.sock = sock
+            self.peer = peer
         self._stop.clear()
         for target, name in ((self._recv_loop, "sip-recv"), (self._timer_loop, "sip-timers")):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -288,6 +308,8 @@ class Transport:
                 reason = str(exc)
             else:
                 reason = "closed by the proxy"
+            if chunk:
+                self.heard = time.monotonic()  # a message or a pong: the flow is alive
             if not chunk:
                 if self._stop.is_set():
                     return
@@ -322,6 +344,8 @@ class Transport:
                     log.exception("SIP message over %s could not be handled", self.kind)
 
     def _datagram(self, data: bytes, addr: Addr) -> None:
+        if addr == self.peer:
+            self.heard = time.monotonic()
         if not data.strip(b"\r\n\0 "):
             return  # keep-alive
         try:

@@ -9,15 +9,15 @@ import pytest
 
 from firmware.config import Secret, SipConfig
 from firmware.events import Event, RegistrationChanged
-from firmware.sip.account import SipAccount
+from firmware.sip.ua import UserAgent
 from tests.helpers import wait_for
 from tests.lab.fixtures import free_udp
 
 
-def account(server: str, port: int, bind: str) -> tuple[SipAccount, list[Event]]:
+def account(server: str, port: int, bind: str) -> tuple[UserAgent, list[Event]]:
     config = SipConfig(server=server, port=port, username="101", password=Secret("pw101"),
                        bind=bind)
-    acc = SipAccount(config, lambda: bytes(320), lambda pcm: None)
+    acc = UserAgent(config, lambda: bytes(320), lambda pcm: None)
     events: list[Event] = []
     acc.start(events.append)
     return acc, events

@@ -16,7 +16,7 @@ from firmware.config import Secret, SipConfig
 from firmware.daemon import Daemon
 from firmware.events import Event, HookLifted, HookReplaced, KeyPressed
 from firmware.phone import Phone, PhoneState, Settings
-from firmware.sip.account import SipAccount
+from firmware.sip.ua import UserAgent
 from tests.helpers import wait_for
 from tests.lab.lab import PHONE_IP, Baresip, Kamailio, free_udp, need, tone_wav
 
@@ -79,7 +79,7 @@ class TestAudio:
 
 
 class LabPhone:
-    """The real Phone + Daemon + SipAccount, driven like a person at the desk."""
+    """The real Phone + Daemon + UserAgent, driven like a person at the desk."""
 
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
                  backoff_max: float = 4.0, **sip: object) -> None:
@@ -90,7 +90,7 @@ class LabPhone:
                                 domain=f"127.0.0.1:{kamailio.port}",
                                 bind=f"{PHONE_IP}:{self.port}", **sip)  # type: ignore[arg-type]
         self.audio = TestAudio()
-        self.account = SipAccount(self.config, self.audio.source, self.audio.sink,
+        self.account = UserAgent(self.config, self.audio.source, self.audio.sink,
                                   display_name="Alice Martin", backoff_max=backoff_max)
         self.phone = Phone(Settings(name="Alice Martin", extension=user, region="BE",
                                     ring_timeout_seconds=60))

@@ -101,6 +101,14 @@ def test_hardware_does_not_import_sip() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def test_a_sip_call_never_imports_the_user_agent() -> None:
+    """baresip's split: a call is given identity, transport and callbacks; the registration
+    client knows no calls; only the user agent knows both."""
+    graph = _graph(typing_only=True)
+    assert graph["firmware.sip.call"] & {"firmware.sip.ua", "firmware.sip.registration"} == set()
+    assert graph["firmware.sip.registration"] & {"firmware.sip.ua", "firmware.sip.call"} == set()
+
+
 def test_the_ground_floor_imports_nothing_above_it() -> None:
     ground = {"firmware.events", "firmware.frame", "firmware.pcm", "firmware.numbers",
               "firmware.config", "firmware"}
@@ -114,7 +122,7 @@ def test_a_driver_loads_neither_the_phone_nor_the_screens() -> None:
     code = (
         "import sys\n"
         "import firmware.hw.keypad, firmware.hw.hook, firmware.hw.lamps, firmware.network\n"
-        "import firmware.sip.account, firmware.odoo.sync\n"
+        "import firmware.sip.ua, firmware.odoo.sync\n"
         "heavy = ['firmware.daemon', 'firmware.phone', 'firmware.ui.screens', 'PIL.Image']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

@@ -1,0 +1,395 @@
+"""The registration client: the phone registered with its provider, and honest about it.
+
+Owns: bringing the flow up (DNS, the local address, the socket or connection) on one path used
+at start, after a failure, when the network returns and when the flow dies; REGISTER with
+digest auth (401/407), 423 and refreshes at half the expiry; keep-alives on the flow (OPTIONS on
+UDP, CRLF pings with their pong on TCP/TLS) and declaring it dead when two go unanswered; the
+public address the provider sees behind a NAT router (`received`/`rport`, RFC 3581), registered
+as our Contact; retries with a jittered backoff; the status and its reason. Never touches:
+calls, the phone's state (it reports through `on_status`), or requests from the network.
+
+Threads: connecting may block (DNS, TCP, TLS), so it runs on this client's own thread
+(`sip-register`), woken when an attempt is due; responses and keep-alives run on the
+transport's threads under its lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+from firmware.config import SipConfig
+from firmware.sip.identity import Addr, Identity, host_port, is_address
+from firmware.sip.message import Message, address, authorization, challenge, new_tag
+from firmware.sip.transport import Transport
+
+log = logging.getLogger("sip")
+
+WRONG_PASSWORD_RETRY = 60.0
+FIRST_BACKOFF = 2.0
+
+
+def split_bind(bind: str | None, default_port: int = 5060) -> tuple[str, int]:
+    if not bind:
+        return "", default_port
+    host, _, port = bind.rpartition(":") if bind.count(":") == 1 else (bind, "", "")
+    return host, int(port) if port else default_port
+
+
+def route_ip(dest: Addr) -> str:
+    """The address of the interface that routes to `dest` (no packet is sent)."""
+    probe = socket.socket(socket.AF_INET6 if ":" in dest[0] else socket.AF_INET,
+                          socket.SOCK_DGRAM)
+    try:
+        probe.connect(dest)
+        return str(probe.getsockname()[0])
+    except OSError:
+        return "0.0.0.0"
+    finally:
+        probe.close()
+
+
+def seen_at(response: Message) -> Addr | None:
+    """Where the server saw our request come from: the top Via's `received` and `rport`
+    (RFC 3581), falling back to its sent-by. None when they are not an address and a port."""
+    sent_by, _, params = response.get("Via").split(",")[0].strip().partition(";")
+    words = sent_by.split()
+    sent_by = words[-1] if words else ""
+    if sent_by.startswith("["):
+        host, _, rest = sent_by[1:].partition("]")
+        port = rest.lstrip(":") or "5060"
+    else:
+        host, _, port = sent_by.partition(":")
+        port = port or "5060"
+    values = dict(p.strip().partition("=")[::2] for p in params.split(";") if p.strip())
+    host = values.get("received") or host
+    port = values.get("rport") or port
+    if not is_address(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]"), int(port)
+
+
+class Registration:
+    def __init__(self, config: SipConfig, me: Identity, transport: Transport,
+                 on_status: Callable[[str, str], None], *, backoff_max: float = 30.0) -> None:
+        self.config = config
+        self.me = me
+        self.transport = transport
+        self.on_status = on_status
+        self.backoff_max = backoff_max
+        self.status = ("", "")
+        self.registered_until = 0.0
+        self.expires = config.register_expires
+        self._call_id = f"{secrets.token_hex(12)}@deskphone"
+        self._tag = new_tag()
+        self._cseq = 0
+        self._nonce = ""
+        self._backoff = 0.0
+        self._due = 0.0  # monotonic time of the next attempt to connect and register
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._flow = 0  # bumped whenever the flow is declared dead: old keep-alives stop
+        self._pinged = 0.0  # when the last keep-alive went out
+        self._bad_received = 0
+
+    @property
+    def server(self) -> str:
+        return self.config.server
+
+    @property
+    def where(self) -> str:
+        return f"{self.config.server}:{self.config.port}"
+
+    # ------------------------------------------------------------------ the worker
+
+    def start(self) -> None:
+        self._set("registering", "")
+        self._thread = threading.Thread(target=self._run, name="sip-register", daemon=True)
+        self._thread.start()
+
+    def network_back(self) -> None:
+        """The network returned or our address changed: start afresh, at once."""
+        self._backoff = 0.0
+        self.now()
+
+    def now(self, delay: float = 0.0) -> None:
+        """Connect (as needed) and register after `delay` seconds."""
+        self._due = time.monotonic() + delay
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            delay = self._due - time.monotonic()
+            if delay > 0:
+                # A wait, never a spin: woken early by now(), else at the due time.
+                self._wake.wait(min(delay, 60.0))
+                self._wake.clear()
+                continue
+            self._due = math.inf
+            reason = self._connect()
+            with self.transport.lock:
+                if reason is not None:
+                    self._retry(reason)
+                else:
+                    self._register()
+
+    def _connect(self) -> str | None:
+        """The one way up: resolve the server, choose the local address (rebinding when the
+        route now leaves from another one), open or reconnect the transport. Returns why it
+        failed, or None."""
+        try:
+            proxy = self._resolve()
+        except OSError as exc:
+            log.error("SIP: cannot resolve %s (%s)", self.server, exc)
+            return f"Cannot resolve {self.server}"
+        host, port = split_bind(self.config.bind)
+        local = host or route_ip(proxy)
+        t = self.transport
+        if t.running and not host and not t.reliable and local not in (self.me.local_ip,
+                                                                          "0.0.0.0"):
+            # Closing joins the transport's threads, which take the lock: not under it.
+            log.info("SIP: our address changed (%s -> %s): rebinding", self.me.local_ip, local)
+            t.close()
+        if not t.running:
+            t.bind_addr = (local, port)
+        try:
+            t.ensure(proxy)
+        except ssl.SSLCertVerificationError as exc:
+            log.error("SIP: TLS to %s: %s", host_port(*proxy), exc.verify_message)
+            return f"TLS: {self.server}'s certificate is not trusted"
+        except (OSError, ssl.SSLError) as exc:
+            if t.reliable:
+                reason = f"Cannot connect to {self.where}"
+            elif getattr(exc, "errno", None) == 98:
+                reason = f"SIP port {local}:{port} in use"
+            else:
+                reason = f"Cannot use {local}:{port}: {getattr(exc, 'strerror', exc)}"
+            log.error("SIP: %s (%s)", reason, exc)
+            return reason
+        with t.lock:
+            if self.me.local != t.local:
+                self.me.local = t.local
+                self.me.public = None  # a new socket: its NAT mapping is learnt anew
+                log.info("SIP: %s on %s via %s", self.me.aor, host_port(*self.me.local),
+                         host_port(*proxy))
+            self.me.proxy = proxy
+        return None
+
+    def _resolve(self) -> Addr:
+        """DNS, cached until a failure (the worker's thread only)."""
+        name = self.server
+        if name not in self.me.names:
+            self.me.names[name] = socket.gethostbyname(name)
+        return self.me.names[name], self.config.port
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        with self.transport.lock:
+            if self.status[0] == "registered" and self.transport.sock is not None:
+                self._send(expires=0)  # best effort: the registrar forgets us
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    # ------------------------------------------------------------------ REGISTER
+
+    def _set(self, status: str, reason: str) -> None:
+        if (status, reason) != self.status:
+            self.status = (status, reason)
+            self.on_status(status, reason)
+
+    def _send(self, expires: int, auth: tuple[str, str] | None = None) -> None:
+        self._cseq += 1
+        msg = Message(method="REGISTER", uri=f"sip:{self.me.domain}")
+        msg.add("Via", self.me.via())
+        msg.add("Max-Forwards", "70")
+        msg.add("From", f"<{self.me.aor}>;tag={self._tag}")
+        msg.add("To", f"<{self.me.aor}>")
+        msg.add("Call-ID", self._call_id)
+        msg.add("CSeq", f"{self._cseq} REGISTER")
+        msg.add("Contact", f"{self.me.contact()};expires={expires}")
+        msg.add("Expires", str(expires))
+        msg.add("User-Agent", self.me.user_agent)
+        if auth is not None:
+            msg.add(*auth)
+        self.transport.request(msg, self.me.proxy, self._response if expires else
+                               (lambda r: None))
+
+    def _register(self, auth: tuple[str, str] | None = None) -> None:
+        if self._stopping.is_set():
+            return
+        self._send(self.expires, auth)
+        cseq = self._cseq
+
+        def silent() -> None:
+            # UDP retransmits for 32 s before giving up; the screen says so after a few.
+            if self._cseq == cseq and time.monotonic() >= self.registered_until:
+                self._set("registering", f"No answer from {self.where}")
+
+        self.transport.later(4.0, silent)
+
+    def _response(self, resp: Message | None) -> None:
+        if self._stopping.is_set():
+            return
+        if resp is None:
+            self._retry(f"No answer from {self.where}")
+            return
+        if resp.status < 200:
+            return
+        if resp.status in (401, 407):
+            self._challenged(resp)
+            return
+        if resp.status == 423 and resp.get("Min-Expires").isdigit():
+            self.expires = int(resp.get("Min-Expires"))
+            self._register()
+            return
+        if resp.status >= 300:
+            self._retry(f"Registrar said {resp.status} {resp.reason}")
+            return
+        if self._learn(resp):
+            log.info("SIP: the provider sees us at %s: registering that Contact",
+                     host_port(*self.me.reachable))
+            self._register()
+            return
+        expires = self._granted(resp)
+        self.registered_until = time.monotonic() + expires
+        self._backoff = 0.0
+        self._nonce = ""
+        self._set("registered", "")
+        self._schedule(max(5.0, expires * 0.5))
+        until = self.registered_until
+        self.transport.later(expires, lambda: self._expired(until))
+        self._keep_alive()
+
+    def _challenged(self, resp: Message) -> None:
+        name = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        chal = challenge(resp.get(name))
+        nonce = chal.get("nonce", "")
+        if nonce and nonce == self._nonce and chal.get("stale", "").lower() != "true":
+            # Our answer to this very challenge was refused: the password is wrong.
+            self._nonce = ""
+            self._set("failed", f"Wrong password ({resp.status})")
+            log.error("SIP: %s refused the password for %s (%d); retrying in %.0f s",
+                      self.server, self.me.auth_user, resp.status, WRONG_PASSWORD_RETRY)
+            self._schedule(WRONG_PASSWORD_RETRY)
+            return
+        self._nonce = nonce
+        header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        self._register((header, authorization(chal, "REGISTER", f"sip:{self.me.domain}",
+                                              self.me.auth_user, self.me.password)))
+
+    def _granted(self, resp: Message) -> int:
+        """The expiry the registrar gave our Contact (else its Expires, else ours)."""
+        expires = self.expires
+        ours = host_port(*self.me.reachable)
+        for contact in resp.all("Contact"):
+            if address(contact).uri.split(";")[0].endswith(ours) and "expires=" in contact:
+                value = contact.rsplit("expires=", 1)[-1].split(";")[0]
+                if value.isdigit():
+                    expires = int(value)
+        if resp.get("Expires").isdigit() and not resp.all("Contact"):
+            expires = int(resp.get("Expires"))
+        return expires
+
+    def _learn(self, resp: Message) -> bool:
+        """Note where the provider sees us; True when that changed what our Contact says."""
+        seen = seen_at(resp)
+        if seen is None:
+            self._bad_received += 1
+            if self._bad_received <= 3:
+                log.warning("SIP: %s's Via says nothing usable about our address (%s); "
+                            "keeping %s", self.server, resp.get("Via")[:80],
+                            host_port(*self.me.reachable))
+            return False
+        public = None if seen == self.me.local else seen
+        if public == self.me.public:
+            return False
+        self.me.public = public
+        return True
+
+    def _expired(self, until: float) -> None:
+        if self.registered_until == until and self.status[0] == "registered":
+            self._set("registering", "Registration expired")
+
+    def _retry(self, reason: str) -> None:
+        """Try again after a wait doubling from 2 s to the cap, each one randomised to
+        50-100 % so that a fleet of phones does not stampede a registrar that returns."""
+        self._backoff = min(self.backoff_max, max(FIRST_BACKOFF, self._backoff * 2))
+        wait = self._backoff * random.uniform(0.5, 1.0)
+        if time.monotonic() >= self.registered_until:
+            self._set("registering", reason)
+        log.warning("SIP: %s; retrying in %.1f s", reason, wait)
+        self.me.names.pop(self.server, None)
+        self._schedule(wait)
+
+    def _schedule(self, seconds: float) -> None:
+        self.now(seconds)  # replaces whatever was due: one next attempt at a time
+
+    # ------------------------------------------------------------------ flow health
+
+    def _keep_alive(self) -> None:
+        """Start pinging the flow (once per registration; a refresh keeps the chain)."""
+        period = self.config.keepalive_seconds
+        if period <= 0 or self._pinged:
+            return
+        flow = self._flow
+        self._pinged = time.monotonic()  # the REGISTER just answered counts as the first
+        self.transport.later(period, lambda: self._tick(flow))
+
+    def _tick(self, flow: int) -> None:
+        if self._stopping.is_set() or flow != self._flow:
+            return
+        if self.transport.heard < self._pinged:
+            # Nothing at all from the server since the last ping went out, a whole period ago
+            # (and the one before was the last thing it answered): the flow is dead.
+            self._dead(f"No answer from {self.server}: registering again")
+            return
+        self._pinged = time.monotonic()
+        if self.transport.reliable:
+            self.transport.send(b"\r\n\r\n", self.me.proxy)  # RFC 5626 4.4.1: pong is CRLF
+        else:
+            self._options()
+        self.transport.later(self.config.keepalive_seconds, lambda: self._tick(flow))
+
+    def _options(self) -> None:
+        """An OPTIONS to the server: any answer proves the flow, and its Via shows where the
+        NAT router maps us today."""
+        msg = Message(method="OPTIONS", uri=f"sip:{self.me.domain}")
+        msg.add("Via", self.me.via())
+        msg.add("Max-Forwards", "70")
+        msg.add("From", f"<{self.me.aor}>;tag={new_tag()}")
+        msg.add("To", f"<sip:{self.me.domain}>")
+        msg.add("Call-ID", f"{secrets.token_hex(12)}@deskphone")
+        msg.add("CSeq", "1 OPTIONS")
+        msg.add("User-Agent", self.me.user_agent)
+        self.transport.request(msg, self.me.proxy, self._pong)
+
+    def _pong(self, resp: Message | None) -> None:
+        if resp is None or self._stopping.is_set() or self.status[0] != "registered":
+            return
+        if self._learn(resp):
+            self._dead(f"NAT binding changed ({host_port(*self.me.reachable)}): "
+                       "registering again")
+
+    def _dead(self, reason: str) -> None:
+        self._flow += 1
+        self._pinged = 0.0
+        self.registered_until = 0.0
+        self._backoff = 0.0
+        log.warning("SIP: %s", reason)
+        self._set("registering", reason)
+        self.me.names.pop(self.server, None)
+        self._schedule(0.0)
+
+    def flow_dropped(self) -> None:
+        """TCP/TLS: the server closed our connection; connect and register again at once."""
+        if not self._stopping.is_set():
+            self._schedule(0.0)

@@ -1,0 +1,250 @@
+"""The SIP user agent: the phone's adapter for SIP, and the door every SIP request comes through.
+
+Owns: the transport, the identity and the registration client it hands them to; which incoming
+requests may ring the phone (INVITEs from the configured proxy only; anything else gets 403 and
+a log line, so SIP scanners cannot make ghost calls); routing requests and responses to calls;
+turning the Phone's actions into SIP; the no-RTP watchdog. Never touches: the phone's state (it
+posts `RegistrationChanged`, `IncomingCall` ...), registration details (registration.py) or a
+dialog's insides (call.py).
+
+Threads: `start` and `execute` return at once. Connecting and registering run on the
+registration client's thread; SIP traffic on the transport's receive thread; timers on its
+timer thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import ssl
+import threading
+import time
+from collections.abc import Callable
+
+from firmware.config import SipConfig
+from firmware.events import (
+    Action,
+    Answer,
+    CallEnded,
+    Event,
+    Hangup,
+    IncomingCall,
+    PlaceCall,
+    Post,
+    RegistrationChanged,
+    Reject,
+    Reregister,
+    SendDtmf,
+    SetHold,
+    SetMute,
+    Transfer,
+    TransferFailed,
+)
+from firmware.sip.call import Audio, SipCall
+from firmware.sip.identity import Identity
+from firmware.sip.message import Message, address, new_tag
+from firmware.sip.registration import Registration
+from firmware.sip.transport import Addr, Transport
+
+log = logging.getLogger("sip")
+
+
+def tls_context(config: SipConfig) -> ssl.SSLContext | None:
+    if config.transport != "tls":
+        return None
+    context = ssl.create_default_context(cafile=config.tls_ca_file or None)
+    if not config.tls_verify:
+        log.warning("SIP: TLS without checking the server's certificate (tls_verify off)")
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class UserAgent:
+    name = "sip"
+    handles: tuple[type[Action], ...] = (PlaceCall, Answer, Reject, Hangup, Transfer, SendDtmf,
+                                         SetHold, SetMute, Reregister)
+
+    def __init__(
+        self,
+        config: SipConfig,
+        audio_source: Callable[[], bytes],
+        audio_sink: Callable[[bytes], None],
+        *,
+        display_name: str = "",
+        rtp_ports: tuple[int, int] = (20000, 20999),
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.audio = Audio(audio_source, audio_sink, rtp_ports)
+        self.me = Identity.of(config, display_name)
+        self.post: Post = lambda e: None
+        self.transport = Transport(("0.0.0.0", 0), self._request, self._stray,
+                                   kind=config.transport, tls=tls_context(config),
+                                   server_name=config.server)
+        self.transport.on_disconnect = lambda reason: self.registration.flow_dropped()
+        self.registration = Registration(config, self.me, self.transport, self._status,
+                                         backoff_max=backoff_max)
+        self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
+        self.by_phone: dict[str, SipCall] = {}  # by the Phone's call id
+        self.ghosts = 0
+        self.last_refer = ""  # the Refer-To of our last transfer, for the log and tests
+        self._ids = itertools.count(1)
+        self._stopping = threading.Event()
+
+    @property
+    def status(self) -> tuple[str, str]:
+        return self.registration.status
+
+    def contact(self) -> str:
+        return self.me.contact()
+
+    # ------------------------------------------------------------------ adapter
+
+    def start(self, post: Post) -> None:
+        self.post = post
+        self.registration.start()
+        self.transport.later(5.0, self._watch_media)
+
+    def _status(self, status: str, reason: str) -> None:
+        self.post(RegistrationChanged(status, reason))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self.transport.lock:
+            for call in list(self.calls.values()):
+                call.hangup()
+        self.registration.stop()
+        self.transport.close()
+
+    def execute(self, action: Action) -> None:
+        if isinstance(action, Reregister):
+            # The network returned or our address changed: the registration client rebinds
+            # when the route now leaves from another address, then registers at once.
+            log.info("SIP: the network is back: registering now")
+            self.registration.network_back()
+            return
+        with self.transport.lock:
+            if isinstance(action, PlaceCall):
+                self._place(action)
+                return
+            call = self.by_phone.get(getattr(action, "call_id", ""))
+            if call is None:
+                log.info("%s for a call SIP no longer has", type(action).__name__)
+                if isinstance(action, Transfer):
+                    self.post(TransferFailed(action.call_id, "error", "no such call"))
+                return
+            if isinstance(action, Answer):
+                call.answer()
+            elif isinstance(action, Reject):
+                call.reject(action.code)
+            elif isinstance(action, Hangup):
+                call.hangup()
+            elif isinstance(action, Transfer):
+                call.transfer(self.me.target_uri(action.target))
+                self.last_refer = call.last_refer
+            elif isinstance(action, SendDtmf):
+                call.dtmf(action.digit)
+            elif isinstance(action, SetHold):
+                call.hold(action.held)
+            elif isinstance(action, SetMute):
+                call.mute(action.muted)
+
+    def _new_call(self, phone_id: str, call_id: str, direction: str) -> SipCall:
+        call = SipCall(self.me, self.transport, self.audio, phone_id, call_id, direction,
+                       on_event=self._from_call, on_end=self._forget)
+        self.calls[call_id] = call
+        self.by_phone[phone_id] = call
+        return call
+
+    def _from_call(self, event: Event) -> None:
+        self.post(event)
+
+    def _place(self, action: PlaceCall) -> None:
+        if self.transport.sock is None:
+            self.post(CallEnded(action.call_id, "no_service", "SIP is not up"))
+            return
+        call = self._new_call(action.call_id, f"{secrets.token_hex(12)}@deskphone", "out")
+        try:
+            call.dial(self.me.target_uri(action.target))
+        except OSError as exc:
+            call._end("error", f"no RTP port: {exc}")
+
+    def _forget(self, call: SipCall) -> None:
+        self.calls.pop(call.call_id, None)
+        if self.by_phone.get(call.phone_id) is call:
+            del self.by_phone[call.phone_id]
+
+    # ------------------------------------------------------------------ incoming traffic
+
+    def _from_proxy(self, addr: Addr) -> bool:
+        return addr == self.me.proxy
+
+    def _request(self, req: Message, addr: Addr) -> None:
+        call = self.calls.get(req.call_id)
+        if req.to_tag():
+            if call is not None:
+                call.in_dialog(req, addr)
+            elif req.method != "ACK":
+                self._reply(req, addr, 481, "Call/Transaction Does Not Exist")
+            return
+        if req.method == "ACK":
+            return  # for a final non-2xx we sent; nothing to do
+        if req.method == "CANCEL":
+            if call is not None and call.invite is not None and \
+                    call.invite.branch == req.branch:
+                call.cancelled(req, addr)
+            else:
+                self._reply(req, addr, 481, "Call/Transaction Does Not Exist")
+            return
+        if req.method == "INVITE":
+            self._invite(req, addr, call)
+        elif req.method in ("OPTIONS", "NOTIFY"):
+            self._reply(req, addr, 200, "OK")
+        else:
+            self._reply(req, addr, 405, "Method Not Allowed")
+
+    def _invite(self, req: Message, addr: Addr, existing: SipCall | None) -> None:
+        if not self._from_proxy(addr):
+            self.ghosts += 1
+            log.warning("SIP: INVITE from %s:%d (From %s) refused: not from the proxy %s:%d",
+                        addr[0], addr[1], req.get("From")[:60], *self.me.proxy)
+            self._reply(req, addr, 403, "Forbidden")
+            return
+        if existing is not None:
+            return  # the same INVITE by another path; its first copy is being handled
+        call = self._new_call(f"sip-{next(self._ids)}", req.call_id, "in")
+        call.offer(req, addr)
+        remote = address(req.get("From"))
+        self.post(IncomingCall(call.phone_id, remote.user or remote.uri, remote.display or None))
+
+    def _reply(self, req: Message, addr: Addr, status: int, reason: str) -> None:
+        resp = Message(status=status, reason=reason)
+        for via in req.all("Via"):
+            resp.add("Via", via)
+        resp.add("From", req.get("From"))
+        to = req.get("To")
+        resp.add("To", to if "tag=" in to or status == 100 else f"{to};tag={new_tag()}")
+        resp.add("Call-ID", req.call_id)
+        resp.add("CSeq", req.get("CSeq"))
+        resp.add("Server", self.me.user_agent)
+        self.transport.respond(req, resp, addr)
+
+    def _stray(self, resp: Message, addr: Addr) -> None:
+        call = self.calls.get(resp.call_id)
+        if call is not None:
+            call.stray_response(resp)
+
+    # ------------------------------------------------------------------ watchdog
+
+    def _watch_media(self) -> None:
+        """End calls whose BYE never came: no RTP for `no_rtp_seconds` while not on hold."""
+        now = time.monotonic()
+        for call in list(self.calls.values()):
+            if call.state == "confirmed" and not (call.held_local or call.held_remote):
+                silent = now - call.rtp.last_rx
+                if silent > self.config.no_rtp_seconds:
+                    call.no_media(silent)
+        if not self._stopping.is_set():
+            self.transport.later(2.0, self._watch_media)
