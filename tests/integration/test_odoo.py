@@ -305,6 +305,9 @@ def test_a_write_odoo_refuses_for_good_is_parked_and_does_not_block_others(
     sync.execute(RemoveFromQueue(103))
     from tests.helpers import wait_for
     wait_for(lambda: ("mail.activity", "unlink", [[103]], {}) in double.writes, timeout=10)
+    # Odoo has the unlink; the outbox drops it just after (waiting for that, not for a time).
+    wait_for(lambda: 103 not in sync.store.pending_activity_ids(), timeout=10,
+             what="the sent removal gone from the outbox")
     assert sync.store.depth() == 1  # kept, not lost: retried hourly, shown as outbox depth
     [parked] = sync.store.pending()
     assert parked.state == "parked" and "phone_number is required" in parked.error
