@@ -341,7 +341,8 @@ class Registration:
         if period <= 0 or self._pinged:
             return
         flow = self._flow
-        self._pinged = time.monotonic()  # the REGISTER just answered counts as the first
+        # The REGISTER just answered counts as the first ping, and its answer as the pong.
+        self._pinged = self.transport.heard or time.monotonic()
         self.transport.later(period, lambda: self._tick(flow))
 
     def _tick(self, flow: int) -> None:
