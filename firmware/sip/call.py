@@ -40,6 +40,10 @@ from firmware.sip.transport import T1, T2, TIMEOUT, Addr, Timer, Transport
 
 log = logging.getLogger("sip")
 
+# Seconds after the answer without a packet from the far end, behind a NAT router, before the
+# call moves its media to a fresh port (_media_through_the_nat).
+NAT_MEDIA_CHECK = 1.0
+
 # final response -> CallEnded reason (events.CallEnded lists the codes)
 REASONS = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 604: "not_found",
            484: "not_found", 480: "unavailable", 408: "no_answer", 487: "cancelled",
@@ -99,6 +103,7 @@ class SipCall:
         self.auth = Auth()
         self.held_local = False
         self.held_remote = False
+        self.media_moved = False
         self.sdp_version = 1
         self.session = sdp.session_id()
         self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
@@ -189,7 +194,7 @@ class SipCall:
         self.remote_uri = target_uri
         self.remote_target = target_uri
         port = self.rtp.open()
-        body = sdp.build(self.me.local_ip, port, self.session, self.sdp_version)
+        body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version)
         msg = Message(method="INVITE", uri=target_uri)
         msg.add("Via", self.me.via())
         msg.add("Max-Forwards", "70")
@@ -263,6 +268,37 @@ class SipCall:
             return
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
         self.post(CallAnswered(self.phone_id))
+        if self.me.public is not None:
+            self.transport.later(NAT_MEDIA_CHECK, self._media_through_the_nat)
+
+    def _media_through_the_nat(self) -> None:
+        """Behind a NAT router, our call: if nothing arrived from the far end, its first packets
+        (sent to the port we offered before ours reached it) most likely made the router map
+        our RTP to another port, and the far end does not follow our packets. Move to a fresh
+        port, open it towards the far end first, and offer it again (one re-INVITE)."""
+        remote = self.rtp.remote
+        if self.state != "confirmed" or self.rtp.received or remote is None or \
+                self.held_local or self.held_remote or self.media_moved:
+            return
+        self.media_moved = True
+        try:
+            port = self.rtp.move()
+        except OSError as exc:
+            log.warning("call %s: no RTP port to move to (%s)", self.call_id, exc)
+            return
+        self.rtp.punch(*remote)
+        log.info("call %s: no audio from %s:%d through the NAT; offering port %d again",
+                 self.call_id, *remote, port)
+        self.sdp_version += 1
+        body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version,
+                         codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt)
+
+        def done(resp: Message | None) -> None:
+            if resp is not None and 200 <= resp.status < 300:
+                self._ack_2xx(resp, f"<{self.local_uri}>;tag={self.local_tag}",
+                              resp.cseq[0])
+
+        self.send_in_dialog("INVITE", body, on_final=done)
 
     def _learn_dialog(self, resp: Message) -> None:
         self.remote_tag = resp.to_tag()
@@ -342,6 +378,22 @@ class SipCall:
         self.remote_cseq = invite.cseq[0]
         self.state = "early"
         self._respond(180, "Ringing")
+        if self.me.public is not None:
+            self._open_the_nat()
+
+    def _open_the_nat(self) -> None:
+        """Behind a NAT router: open our RTP port towards the caller's media while it rings
+        (again every 10 s: routers forget unanswered mappings after about 30 s)."""
+        if self.state != "early" or self.invite is None:
+            return
+        try:
+            media = sdp.parse(self.invite.body)
+            if not self.rtp.port:
+                self.rtp.open()
+        except (sdp.SdpError, OSError):
+            return  # answer() says what is wrong with the offer, if it is ever answered
+        self.rtp.punch(media.address, media.port)
+        self.transport.later(10.0, self._open_the_nat)
 
     def _response(self, status: int, reason: str, request: Message | None = None,
                   body: bytes = b"") -> Message:
@@ -401,8 +453,8 @@ class SipCall:
             self._respond(488, "Not Acceptable Here")
             self._end("error", f"the caller offers no audio we can play ({exc})")
             return
-        port = self.rtp.open()
-        body = sdp.build(self.me.local_ip, port, self.session, self.sdp_version,
+        port = self.rtp.port or self.rtp.open()
+        body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version,
                          codecs=(media.codec,), dtmf=media.dtmf or None,
                          direction=sdp.answer_direction(media.direction))
         self.state = "confirmed"
@@ -474,7 +526,7 @@ class SipCall:
         self.sdp_version += 1
         ours = "sendonly" if self.held_local else "sendrecv"
         answer = sdp.answer_direction(direction) if direction != "sendrecv" else ours
-        body = sdp.build(self.me.local_ip, self.rtp.port, self.session, self.sdp_version,
+        body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt, direction=answer)
         resp = self._response(200, "OK", req, body)
         contact = req.get("Contact")
@@ -491,7 +543,7 @@ class SipCall:
             return
         self.held_local = held
         self.sdp_version += 1
-        body = sdp.build(self.me.local_ip, self.rtp.port, self.session, self.sdp_version,
+        body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
                          direction="sendonly" if held else "sendrecv")
 

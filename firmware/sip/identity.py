@@ -67,6 +67,13 @@ class Identity:
         """Where the provider can reach us: the public address behind a NAT, else the local."""
         return self.public or self.local
 
+    @property
+    def media_ip(self) -> str:
+        """The address our SDP offers for RTP: the public one behind a NAT router (a provider
+        without an RTP proxy sends there, and the router maps it back because our RTP leaves
+        first from the same port; symmetric RTP does the rest), else the local one."""
+        return (self.public or self.local)[0]
+
     def via(self) -> str:
         return (f"SIP/2.0/{self.transport.upper()} {host_port(*self.local)};"
                 f"branch={new_branch()};rport")

@@ -211,6 +211,30 @@ class RtpSession:
             return port
         raise OSError(f"no free RTP port in {low}-{high} on {self.bind_ip}")
 
+    def move(self) -> int:
+        """The same session on a fresh port (the old socket closed): the receive loop picks
+        the new socket up on its next read."""
+        old, old_port = self.sock, self.port
+        try:
+            port = self.open()
+        except OSError:
+            self.sock, self.port = old, old_port
+            raise
+        if old is not None:
+            old.close()
+        return port
+
+    def punch(self, address: str, port: int) -> None:
+        """One empty datagram to the far end's media address (RFC 6263 4.6): a NAT router in
+        front of us maps our port to it before the far end, who learns our address only from
+        our answer, sends; otherwise its first packets can make the router map another port."""
+        if self.sock is None:
+            return
+        try:
+            self.sock.sendto(b"", (address, port))
+        except OSError as exc:
+            log.debug("RTP punch to %s:%d failed: %s", address, port, exc)
+
     def start(self, address: str, port: int, codec: int, dtmf_pt: int | None, ptime: int = 20
               ) -> None:
         self.update(address, port, codec, dtmf_pt, ptime)

@@ -226,6 +226,8 @@ class Registration:
     def _register(self, auth: tuple[str, str] | None = None) -> None:
         if self._stopping.is_set():
             return
+        if auth is None:
+            self._nonce = ""  # no credentials in this one: its challenge says nothing of them
         self._send(self.expires, auth)
         cseq = self._cseq
 
