@@ -168,6 +168,8 @@ class Baresip:
     wav: Path
     answermode: str = "manual"
     proxy_port: int = 5060
+    ip: str = "127.0.0.1"  # its SIP, RTP and control address
+    proxy_ip: str = PROXY_IP
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -185,9 +187,10 @@ class Baresip:
         base = 15000 + (self.sip_port // 5 % 50) * 100
         rtp = f"{base}-{base + 99}"
         config = (HERE / "baresip" / "config.in").read_text()
-        config = (config.replace("@SIP@", f"127.0.0.1:{self.sip_port}")
+        config = (config.replace("@SIP@", f"{self.ip}:{self.sip_port}")
+                  .replace("@IP@", self.ip)
                   .replace("@RTP@", rtp).replace("@WAV@", str(self.wav))
-                  .replace("@CTRL@", f"127.0.0.1:{self.ctrl_port}"))
+                  .replace("@CTRL@", f"{self.ip}:{self.ctrl_port}"))
         # What baresip hears is written to WAV files (sndfile), so tests can check our audio.
         config += f"module\t\t\tsndfile.so\nsnd_path\t\t{self.dump_dir}\n"
         (self.workdir / "config").write_text(config)
@@ -195,7 +198,7 @@ class Baresip:
         accounts = "\n".join(line for line in accounts.splitlines()
                              if not line.startswith("#"))
         accounts = (accounts.replace("@USER@", self.user)
-                    .replace("@DOMAIN@", f"{PROXY_IP}:{self.proxy_port}")
+                    .replace("@DOMAIN@", f"{self.proxy_ip}:{self.proxy_port}")
                     .replace("@ANSWERMODE@", self.answermode))
         (self.workdir / "accounts").write_text(accounts + "\n")
         (self.workdir / "contacts").write_text("")
@@ -206,7 +209,7 @@ class Baresip:
         deadline = time.monotonic() + 15
         while True:
             try:
-                self.sock = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                self.sock = socket.create_connection((self.ip, self.ctrl_port), timeout=1)
                 break
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
