@@ -103,7 +103,7 @@ def build(
     phone = Phone(settings_from(config))
     audio = make_audio(config, device=with_hardware)
     adapters: list[Adapter] = [
-        NetworkMonitor(config.sip.server, config.sip.port),
+        NetworkMonitor(config.sip.server, config.sip.port or 5060),
         audio,
         UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name),
     ]

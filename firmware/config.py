@@ -362,7 +362,8 @@ class SipConfig:
     password: Secret = setting(required=_needs_own_sip_credentials,
                                example="/etc/deskphone/sip_password",
                                help='chmod 600; or: password = "..."')
-    port: int = setting(5060, check=_port, help="the server's SIP port")
+    port: int | None = setting(None, check=_port, example=5060, commented=True,
+                               help="the server's SIP port; absent: DNS (NAPTR, SRV, A/AAAA)")
     transport: str = setting("udp", choices=("udp", "tcp", "tls"),
                              help='"udp" | "tcp" | "tls" (tls verifies the certificate)')
     auth_username: str | None = setting(None, check=_non_empty, example="101", commented=True,

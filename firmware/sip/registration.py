@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable
 
 from firmware.config import SipConfig
+from firmware.sip.dns import Resolver, Target
 from firmware.sip.identity import Addr, Identity, host_port, is_address
 from firmware.sip.message import Message, address, authorization, challenge, new_tag
-from firmware.sip.transport import Transport
+from firmware.sip.transport import ClientTx, Transport
 
 log = logging.getLogger("sip")
 
@@ -78,12 +79,18 @@ def seen_at(response: Message) -> Addr | None:
 
 class Registration:
     def __init__(self, config: SipConfig, me: Identity, transport: Transport,
-                 on_status: Callable[[str, str], None], *, backoff_max: float = 30.0) -> None:
+                 on_status: Callable[[str, str], None], *, backoff_max: float = 30.0,
+                 dns: Resolver | None = None) -> None:
         self.config = config
         self.me = me
         self.transport = transport
         self.on_status = on_status
         self.backoff_max = backoff_max
+        self.dns = dns or Resolver()
+        self._targets: list[Target] = []  # where the server's name leads, in RFC 3263 order
+        self._target = 0  # the one in use; a failure moves on to the next
+        self._fresh = False  # set from other threads: look the name up again first
+        self._tx: ClientTx | None = None  # the REGISTER in flight
         self.status = ("", "")
         self.registered_until = 0.0
         self.expires = config.register_expires
@@ -106,7 +113,12 @@ class Registration:
 
     @property
     def where(self) -> str:
-        return f"{self.config.server}:{self.config.port}"
+        """The server in use, for the screen: `host:port` as configured, or the DNS target
+        ("pbx1.example.com (SRV 1/2)")."""
+        if self.config.port is not None or not self._targets:
+            port = self.config.port or 5060
+            return f"{self.config.server}:{port}"
+        return self._targets[self._target % len(self._targets)].where
 
     # ------------------------------------------------------------------ the worker
 
@@ -116,8 +128,10 @@ class Registration:
         self._thread.start()
 
     def network_back(self) -> None:
-        """The network returned or our address changed: start afresh, at once."""
+        """The network returned or our address changed: start afresh, at once, from the first
+        server DNS gives."""
         self._backoff = 0.0
+        self._fresh = True
         self.now()
 
     def now(self, delay: float = 0.0) -> None:
@@ -134,7 +148,11 @@ class Registration:
                 self._wake.clear()
                 continue
             self._due = math.inf
-            reason = self._connect()
+            try:
+                reason = self._connect()
+            except Exception as exc:  # a bug must not end registration for good
+                log.exception("SIP: bringing the flow up failed")
+                reason = f"Cannot reach {self.server}: {exc}"
             with self.transport.lock:
                 if reason is not None:
                     self._retry(reason)
@@ -149,6 +167,7 @@ class Registration:
             proxy = self._resolve()
         except OSError as exc:
             log.error("SIP: cannot resolve %s (%s)", self.server, exc)
+            self._targets = []
             return f"Cannot resolve {self.server}"
         host, port = split_bind(self.config.bind)
         local = host or route_ip(proxy)
@@ -184,11 +203,26 @@ class Registration:
         return None
 
     def _resolve(self) -> Addr:
-        """DNS, cached until a failure (the worker's thread only)."""
-        name = self.server
-        if name not in self.me.names:
-            self.me.names[name] = socket.gethostbyname(name)
-        return self.me.names[name], self.config.port
+        """The target to use (the worker's thread only: DNS blocks). The list is looked up
+        again (answers are cached for their TTL) when it is empty or was used up."""
+        if self._fresh or not self._targets or self._target >= len(self._targets):
+            self._fresh = False
+            self._targets = self.dns.targets(self.server, self.config.port, self.config.transport)
+            self._target = 0
+            if len(self._targets) > 1:
+                log.info("SIP: %s leads to %s", self.server,
+                         ", ".join(f"{t.where} {host_port(t.address, t.port)}"
+                                   for t in self._targets))
+        target = self._targets[self._target]
+        self.me.names[target.host] = target.address
+        return target.address, target.port
+
+    def _next_target(self) -> None:
+        """The one in use failed: the next one is tried (RFC 3263 4.3)."""
+        if self._targets:
+            self._target += 1
+            if self._target < len(self._targets):
+                log.info("SIP: trying the next server: %s", self.where)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -220,8 +254,8 @@ class Registration:
         msg.add("User-Agent", self.me.user_agent)
         if auth is not None:
             msg.add(*auth)
-        self.transport.request(msg, self.me.proxy, self._response if expires else
-                               (lambda r: None))
+        self._tx = self.transport.request(msg, self.me.proxy, self._response if expires else
+                                          (lambda r: None))
 
     def _register(self, auth: tuple[str, str] | None = None) -> None:
         if self._stopping.is_set():
@@ -233,8 +267,15 @@ class Registration:
 
         def silent() -> None:
             # UDP retransmits for 32 s before giving up; the screen says so after a few.
-            if self._cseq == cseq and time.monotonic() >= self.registered_until:
-                self._set("registering", f"No answer from {self.where}")
+            if self._cseq != cseq or time.monotonic() < self.registered_until:
+                return
+            where = self.where
+            if self._tx is not None and len(self._targets) - self._target > 1:
+                # DNS named another server: try it now rather than after 32 s of silence.
+                self.transport.finish(self._tx)
+                self._retry(f"No answer from {where}")
+            else:
+                self._set("registering", f"No answer from {where}")
 
         self.transport.later(4.0, silent)
 
@@ -329,7 +370,7 @@ class Registration:
         if time.monotonic() >= self.registered_until:
             self._set("registering", reason)
         log.warning("SIP: %s; retrying in %.1f s", reason, wait)
-        self.me.names.pop(self.server, None)
+        self._next_target()
         self._schedule(wait)
 
     def _schedule(self, seconds: float) -> None:
@@ -389,7 +430,7 @@ class Registration:
         self._backoff = 0.0
         log.warning("SIP: %s", reason)
         self._set("registering", reason)
-        self.me.names.pop(self.server, None)
+        self._next_target()
         self._schedule(0.0)
 
     def flow_dropped(self) -> None:

@@ -42,6 +42,7 @@ from firmware.events import (
     TransferFailed,
 )
 from firmware.sip.call import Audio, SipCall
+from firmware.sip.dns import Resolver
 from firmware.sip.identity import Identity
 from firmware.sip.message import Message, address, new_tag
 from firmware.sip.registration import Registration
@@ -75,6 +76,7 @@ class UserAgent:
         display_name: str = "",
         rtp_ports: tuple[int, int] = (20000, 20999),
         backoff_max: float = 30.0,
+        dns: Resolver | None = None,
     ) -> None:
         self.config = config
         self.audio = Audio(audio_source, audio_sink, rtp_ports)
@@ -85,7 +87,7 @@ class UserAgent:
                                    server_name=config.server)
         self.transport.on_disconnect = lambda reason: self.registration.flow_dropped()
         self.registration = Registration(config, self.me, self.transport, self._status,
-                                         backoff_max=backoff_max)
+                                         backoff_max=backoff_max, dns=dns)
         self.calls: dict[str, SipCall] = {}  # by SIP Call-ID
         self.by_phone: dict[str, SipCall] = {}  # by the Phone's call id
         self.ghosts = 0

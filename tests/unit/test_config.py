@@ -43,7 +43,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_a_good_config_loads_with_defaults(tmp_path):
     cfg = config.load(write(tmp_path, GOOD))
-    assert cfg.sip.port == 5060 and cfg.sip.transport == "udp"
+    assert cfg.sip.port is None and cfg.sip.transport == "udp"  # absent: found by DNS
     assert cfg.sip.realm_domain == "pbx.example.com"
     assert cfg.phone.region == "BE"
     assert cfg.odoo is not None and cfg.odoo.url == "https://odoo.example.com"
