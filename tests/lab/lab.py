@@ -337,3 +337,37 @@ def free_udp(ip: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
+
+
+@dataclass
+class Dnsmasq:
+    """dnsmasq as the office's DNS server on a loopback address: `records` are its options
+    (`--srv-host=...`, `--host-record=...`, `--naptr-record=...`), nothing else is answered."""
+
+    workdir: Path
+    ip: str
+    port: int
+    records: list[str]
+
+    def __post_init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Dnsmasq:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log = self.workdir / "dnsmasq.log"
+        cmd = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+               "--bind-interfaces", f"--listen-address={self.ip}",
+               f"--port={self.port}", "--user=root", "--pid-file=", "--log-queries",
+               f"--log-facility={self.log}", *self.records]
+        with (self.workdir / "dnsmasq.out").open("a") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, start_new_session=True)
+        wait_udp_port_bound(self.ip, self.port)
+        return self
+
+    def queries(self) -> int:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return sum(1 for line in text.splitlines() if "query[" in line)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_pid(self.proc)
