@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.exception
+import dns.message
 import dns.resolver
+from dns.rdtypes.ANY.SOA import SOA
 from dns.rdtypes.IN.NAPTR import NAPTR
 from dns.rdtypes.IN.SRV import SRV
 
@@ -34,6 +36,16 @@ SERVICES = {"udp": ("SIP+D2U", "_sip._udp"), "tcp": ("SIP+D2T", "_sip._tcp"),
             "tls": ("SIPS+D2T", "_sips._tcp")}
 DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
 MIN_TTL, MAX_TTL = 30.0, 3600.0  # a zero TTL must not make every REGISTER a lookup
+NEGATIVE_TTL = 300.0  # "no such record" without an SOA to say for how long (RFC 2308)
+
+
+def _negative_ttl(response: dns.message.Message | None) -> float:
+    """How long "no such record" holds: the SOA's minimum in the authority section."""
+    for rrset in response.authority if response is not None else []:
+        for rr in rrset:
+            if isinstance(rr, SOA):
+                return float(min(rrset.ttl, rr.minimum))
+    return NEGATIVE_TTL
 
 
 class DnsError(OSError):
@@ -96,9 +108,14 @@ class Resolver:
         self.lookups += 1
         try:
             answer = self.resolver.resolve(name, rdtype, raise_on_no_answer=False)
-            records = list(answer) if answer.rrset is not None else []
-            ttl = float(answer.rrset.ttl) if answer.rrset is not None else MIN_TTL
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+            if answer.rrset is not None:
+                records, ttl = list(answer), float(answer.rrset.ttl)
+            else:
+                records, ttl = [], _negative_ttl(answer.response)
+        except dns.resolver.NXDOMAIN as exc:
+            responses = list(exc.responses().values())
+            records, ttl = [], _negative_ttl(responses[0] if responses else None)
+        except dns.resolver.NoNameservers:
             records, ttl = [], MIN_TTL
         except dns.exception.Timeout as exc:
             raise DnsError(f"the resolver did not answer for {name} ({rdtype})") from exc
