@@ -2,11 +2,13 @@
 
 Owns: bringing the flow up (DNS, the local address, the socket or connection) on one path used
 at start, after a failure, when the network returns and when the flow dies; REGISTER with
-digest auth (401/407), 423 and refreshes at half the expiry; keep-alives on the flow (OPTIONS on
-UDP, CRLF pings with their pong on TCP/TLS) and declaring it dead when two go unanswered; the
-public address the provider sees behind a NAT router (`received`/`rport`, RFC 3581), registered
-as our Contact; retries with a jittered backoff; the status and its reason. Never touches:
-calls, the phone's state (it reports through `on_status`), or requests from the network.
+digest auth (401/407), 423 and refreshes at half the expiry; keep-alives on the flow (on UDP a
+STUN Binding where the server answers it, else OPTIONS; on TCP/TLS the CRLF ping and its pong)
+and declaring the flow dead when a ping goes a whole period unanswered; the public address the
+provider sees behind a NAT router (`received`/`rport`, RFC 3581, or STUN's mapped address),
+registered as our Contact; retries with a jittered backoff; the status and its reason. Never
+touches: calls, the phone's state (it reports through `on_status`), or requests from the
+network.
 
 Threads: connecting may block (DNS, TCP, TLS), so it runs on this client's own thread
 (`sip-register`), woken when an attempt is due; responses and keep-alives run on the
@@ -29,6 +31,7 @@ from firmware.config import SipConfig
 from firmware.sip.dns import Resolver, Target
 from firmware.sip.identity import Addr, Identity, host_port, is_address
 from firmware.sip.message import Message, address, authorization, challenge, new_tag
+from firmware.sip.stun import binding_request, mapped
 from firmware.sip.transport import ClientTx, Transport
 
 log = logging.getLogger("sip")
@@ -91,6 +94,11 @@ class Registration:
         self._target = 0  # the one in use; a failure moves on to the next
         self._fresh = False  # set from other threads: look the name up again first
         self._tx: ClientTx | None = None  # the REGISTER in flight
+        # UDP keep-alives: a STUN Binding first ("probe"); "stun" when the server answers it,
+        # else "options" (any SIP server answers those).
+        self._ping = "probe"
+        self._stun_tid = b""
+        transport.on_stun = self._stun_answer
         self.status = ("", "")
         self.registered_until = 0.0
         self.expires = config.register_expires
@@ -221,6 +229,7 @@ class Registration:
         """The one in use failed: the next one is tried (RFC 3263 4.3)."""
         if self._targets:
             self._target += 1
+            self._ping = "probe"  # another server may speak STUN where this one did not
             if self._target < len(self._targets):
                 log.info("SIP: trying the next server: %s", self.where)
 
@@ -391,7 +400,12 @@ class Registration:
     def _tick(self, flow: int) -> None:
         if self._stopping.is_set() or flow != self._flow:
             return
-        if self.transport.heard < self._pinged:
+        silent = self.transport.heard < self._pinged
+        if silent and self._ping == "probe":
+            # The server does not speak STUN on its SIP port: OPTIONS from now on.
+            log.info("SIP: %s answers no STUN; keep-alives by OPTIONS", self.server)
+            self._ping = "options"
+        elif silent:
             # Nothing at all from the server since the last ping went out, a whole period ago
             # (and the one before was the last thing it answered): the flow is dead.
             self._dead(f"No answer from {self.server}: registering again")
@@ -399,9 +413,30 @@ class Registration:
         self._pinged = time.monotonic()
         if self.transport.reliable:
             self.transport.send(b"\r\n\r\n", self.me.proxy)  # RFC 5626 4.4.1: pong is CRLF
-        else:
+        elif self._ping == "options":
             self._options()
+        else:
+            # RFC 5626 4.4.2: a STUN Binding on the flow; a quarter of an OPTIONS' bytes.
+            self._stun_tid, request = binding_request()
+            self.transport.send(request, self.me.proxy)
         self.transport.later(self.config.keepalive_seconds, lambda: self._tick(flow))
+
+    def _stun_answer(self, data: bytes, addr: Addr) -> None:
+        """A STUN response on the SIP socket (the transport's receive thread)."""
+        seen = mapped(data, self._stun_tid)
+        if seen is None or addr != self.me.proxy:
+            return
+        with self.transport.lock:
+            if self._ping == "probe":
+                log.info("SIP: %s answers STUN: keep-alives by STUN Binding", self.server)
+                self._ping = "stun"
+            if self.status[0] != "registered":
+                return
+            public = None if seen == self.me.local else seen
+            if public != self.me.public:
+                self.me.public = public
+                self._dead(f"NAT binding changed ({host_port(*self.me.reachable)}): "
+                           "registering again")
 
     def _options(self) -> None:
         """An OPTIONS to the server: any answer proves the flow, and its Via shows where the

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from firmware.sip.message import Message, ParseError, parse
+from firmware.sip.stun import is_stun
 
 log = logging.getLogger("sip")
 
@@ -82,6 +83,7 @@ class Transport:
         # When the peer (the proxy) was last heard from: any message or keep-alive pong on the
         # flow. The registration client reads it to tell a live flow from a dead one.
         self.heard = 0.0
+        self.on_stun: Callable[[bytes, Addr], None] = lambda data, addr: None
 
     @property
     def local(self) -> Addr:
@@ -346,6 +348,9 @@ class Transport:
     def _datagram(self, data: bytes, addr: Addr) -> None:
         if addr == self.peer:
             self.heard = time.monotonic()
+        if is_stun(data):
+            self.on_stun(data, addr)  # a keep-alive's answer, on the SIP socket itself
+            return
         if not data.strip(b"\r\n\0 "):
             return  # keep-alive
         try:
