@@ -1,15 +1,19 @@
-"""The registration flow against a real Kamailio: keep-alives answered on UDP (OPTIONS) and on
-TCP (the CRLF ping and its pong), so a live flow stays "registered" between refreshes; a dead
-one is the subject of test_sip_calls.py's registrar-down test."""
+"""The registration flow against a real Kamailio: keep-alives answered on UDP (a STUN Binding
+where Kamailio's stun module answers it, else OPTIONS) and on TCP (the CRLF ping and its pong),
+so a live flow stays "registered" between refreshes; a dead one is the subject of
+test_sip_calls.py's registrar-down test."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from firmware.events import RegistrationChanged
 from tests.helpers import wait_for
+from tests.lab.lab import Kamailio
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -24,3 +28,29 @@ def test_keepalives_are_answered_and_the_phone_stays_registered(kamailio, lab_ph
              what="the server answering keep-alives for four periods")
     assert phone.saw(RegistrationChanged)[changes:] == []
     assert phone.state.registration == "registered"
+
+
+@pytest.fixture
+def kamailio_stun(lab_dir) -> Iterator[Kamailio]:
+    from tests.lab.fixtures import lab_port
+
+    k = Kamailio(lab_dir / "kamailio-stun", port=lab_port(), stun=True).start()
+    yield k
+    k.stop()
+
+
+@pytest.mark.parametrize(("with_stun", "said"), [
+    (True, "answers STUN: keep-alives by STUN Binding"),
+    (False, "answers no STUN; keep-alives by OPTIONS"),
+])
+def test_udp_keepalives_use_stun_where_the_server_answers_it(
+        request, lab_phone, caplog, with_stun, said) -> None:
+    caplog.set_level(logging.INFO, logger="sip")
+    kamailio = request.getfixturevalue("kamailio_stun" if with_stun else "kamailio")
+    phone = lab_phone(kamailio, keepalive_seconds=1).registered()
+    changes = len(phone.saw(RegistrationChanged))
+    start = time.monotonic()
+    wait_for(lambda: phone.account.transport.heard > start + 4, timeout=15,
+             what="the server answering keep-alives for four periods")
+    assert said in caplog.text
+    assert phone.saw(RegistrationChanged)[changes:] == []  # the probe never cost the flow

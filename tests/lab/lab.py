@@ -107,8 +107,9 @@ def certificate(workdir: Path) -> tuple[Path, Path]:
 class Kamailio:
     def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False,
                  tls_port: int | None = None, outside_line: bool = False,
-                 ip: str = PROXY_IP) -> None:
+                 ip: str = PROXY_IP, stun: bool = False) -> None:
         self.outside_line = outside_line
+        self.stun = stun
         self.ip = ip
         self.workdir = workdir
         self.port = port
@@ -138,6 +139,8 @@ class Kamailio:
             cmd += ["-A", "WWW_AUTH_ALL"]
         if self.outside_line:
             cmd += ["-A", "OUTSIDE_LINE"]
+        if self.stun:
+            cmd += ["-A", "WITH_STUN"]
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
         try:
