@@ -4,8 +4,10 @@ noticed and a returning one used again.
 Against the lab's Kamailio on loopback, in one run:
 - Keep-alive traffic per hour: a registered phone counted at its transport (every datagram or
   stream write out, every message or pong in) over `--seconds` with `keepalive_seconds = 5`,
-  scaled to the default 25 s; next to the same phone with keep-alives off (REGISTER refreshes
-  only, the baseline of before) and Yealink's documented default (a ping every 30 s).
+  scaled to the default 25 s (STUN Binding where Kamailio's stun module answers it, OPTIONS
+  where not, CRLF on TCP); next to the REGISTER refreshes (all there was before) and Yealink's
+  documented default (a ping every 30 s).
+- DNS queries per hour at steady state, cached by TTL and uncached.
 - Registrar stopped: seconds until `registration` says "registering" (keep-alives at 10 s,
   300 s registration) next to keep-alives off (the registration's refresh is the first to
   notice); then, with the registrar back after `--outage` seconds, seconds to registered.
@@ -61,19 +63,35 @@ class Counted:
                 (self.out_bytes + self.in_bytes) * scale)
 
 
-def traffic(kam: Kamailio, transport: str, keepalive: int, seconds: float) -> tuple[float, float]:
-    phone = LabPhone(kam, transport=transport, keepalive_seconds=keepalive,
+def traffic(kam: Kamailio, transport: str, seconds: float) -> tuple[float, float, float, float]:
+    """Per hour at the defaults: (keep-alive packets, bytes, refresh packets, bytes).
+
+    Keep-alives are counted over `seconds` at a 5 s period (no refresh falls in the window with
+    a 300 s registration) and scaled to 25 s; one refresh (REGISTER, challenge, REGISTER, 200)
+    is forced, counted, and scaled to one every 150 s (half the expiry)."""
+    phone = LabPhone(kam, transport=transport, keepalive_seconds=5,
                      register_expires=300).registered()
     counted = Counted(phone)
     start = time.monotonic()
     time.sleep(seconds)
     packets, size = counted.per_hour(time.monotonic() - start)
-    if transport == "tcp" and keepalive:
-        pings = 3600 / keepalive
-        packets += pings  # the pongs
-        size += pings * (2 + IP_TCP)
+    if transport == "tcp":
+        pongs = 3600 / 5
+        packets, size = packets + pongs, size + pongs * (2 + IP_TCP)  # CRLF, never parsed
     phone.stop()
-    return packets, size
+    phone = LabPhone(kam, transport=transport, keepalive_seconds=0,
+                     register_expires=300).registered()
+    counted = Counted(phone)
+    refreshes = len(phone.events)
+    phone.account.registration.now()
+    wait = time.monotonic()
+    while len(phone.events) == refreshes and time.monotonic() - wait < 5:
+        time.sleep(0.05)  # the refresh's 200 changes nothing the Phone sees: give it 1 s
+    time.sleep(1.0)
+    refresh_packets = (counted.out_packets + counted.in_packets) * 3600 / 150
+    refresh_size = (counted.out_bytes + counted.in_bytes) * 3600 / 150
+    phone.stop()
+    return packets / 5, size / 5, refresh_packets, refresh_size
 
 
 def notice(work: Path, keepalive: int, outage: float) -> tuple[float, float]:
@@ -96,6 +114,36 @@ def notice(work: Path, keepalive: int, outage: float) -> tuple[float, float]:
         kam.stop()
 
 
+def dns_per_hour(work: Path) -> tuple[int, int]:
+    """DNS queries sent in an hour of refreshes (one REGISTER every 150 s, each asking where the
+    server is), with the cache (records with a 300 s TTL, dnsmasq's log counts the queries) and
+    without it (every lookup asked again: what a phone that resolves per REGISTER sends)."""
+    import dns.resolver
+
+    from firmware.sip.dns import Resolver
+    from tests.lab.lab import Dnsmasq
+
+    port = lab_port()
+    records = ["--local-ttl=300", "--local=/office.test/",
+               "--srv-host=_sip._udp.office.test,pbx.office.test,5060,1,10",
+               "--host-record=pbx.office.test,127.0.0.1"]
+    counts = []
+    for cached in (True, False):
+        d = Dnsmasq(work / f"dns{cached}", "127.0.0.60", port, records).start()
+        try:
+            now = [0.0]
+            r = dns.resolver.Resolver(configure=False)
+            r.nameservers, r.nameserver_ports = ["127.0.0.60"], {"127.0.0.60": port}
+            res = Resolver(r, clock=lambda now=now: now[0])
+            for _ in range(24):
+                res.targets("office.test", None, "udp")
+                now[0] += 150.0 if cached else 1e6  # without the cache every answer is stale
+            counts.append(res.lookups)
+        finally:
+            d.stop()
+    return counts[0], counts[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -105,26 +153,27 @@ def main() -> None:
         work = Path(tmp)
         kam = Kamailio(work / "kamailio", port=lab_port()).start()
         try:
-            rows = []
-            for transport in ("udp", "tcp"):
-                packets, size = traffic(kam, transport, 5, args.seconds)
-                off_packets, off_size = traffic(kam, transport, 0, args.seconds)
-                # Scale the keep-alive part from a 5 s period to the default 25 s.
-                ka_packets = (packets - off_packets) / 5
-                ka_size = (size - off_size) / 5
-                rows.append((transport, off_packets + ka_packets, off_size + ka_size,
-                             off_packets, off_size))
+            stun = Kamailio(work / "kamailio-stun", port=lab_port(), stun=True).start()
+            try:
+                rows = [("udp (server answers STUN)", *traffic(stun, "udp", args.seconds)),
+                        ("udp (server answers no STUN)", *traffic(kam, "udp", args.seconds)),
+                        ("tcp", *traffic(kam, "tcp", args.seconds))]
+            finally:
+                stun.stop()
         finally:
             kam.stop()
-        print(f"\nSIP traffic per hour, registered and idle ({args.seconds:.0f} s each, "
-              f"IPv4 headers included)\n")
-        print("| transport | ours: keep-alives every 25 s | keep-alives off (before) | "
-              "Yealink default |")
-        print("|---|---|---|---|")
-        for transport, packets, size, off_packets, off_size in rows:
+        print(f"\nSIP traffic per hour, registered and idle (keep-alives counted over "
+              f"{args.seconds:.0f} s, IPv4 headers included)\n")
+        print("| transport | keep-alives every 25 s (ours) | REGISTER refreshes every 150 s "
+              "(before: all there was) |")
+        print("|---|---|---|")
+        for transport, packets, size, r_packets, r_size in rows:
             print(f"| {transport} | {packets:.0f} packets, {size / 1024:.1f} KiB | "
-                  f"{off_packets:.0f} packets, {off_size / 1024:.1f} KiB | "
-                  f"a ping every 30 s: 120 pings |")
+                  f"{r_packets:.0f} packets, {r_size / 1024:.1f} KiB |")
+        print("\nYealink's default: a keep-alive every 30 s, 120 an hour.")
+        cached, uncached = dns_per_hour(work)
+        print(f"\nDNS queries per hour at steady state (SRV name, 300 s TTL): "
+              f"{cached} cached, {uncached} uncached (a lookup per REGISTER)")
         ka, ka_again = notice(work, 10, args.outage)
         off, off_again = notice(work, 0, args.outage)
         print(f"\nregistrar stopped for {args.outage:.0f} s (300 s registration)\n")
