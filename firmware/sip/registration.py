@@ -94,8 +94,8 @@ class Registration:
         self._target = 0  # the one in use; a failure moves on to the next
         self._fresh = False  # set from other threads: look the name up again first
         self._tx: ClientTx | None = None  # the REGISTER in flight
-        # UDP keep-alives: a STUN Binding first ("probe"); "stun" when the server answers it,
-        # else "options" (any SIP server answers those).
+        # UDP keep-alives: a STUN Binding and an OPTIONS first ("probe", then "probing" until
+        # the next tick); "stun" when the server answers the Binding, else "options".
         self._ping = "probe"
         self._stun_tid = b""
         transport.on_stun = self._stun_answer
@@ -400,20 +400,25 @@ class Registration:
     def _tick(self, flow: int) -> None:
         if self._stopping.is_set() or flow != self._flow:
             return
-        silent = self.transport.heard < self._pinged
-        if silent and self._ping == "probe":
-            # The server does not speak STUN on its SIP port: OPTIONS from now on.
-            log.info("SIP: %s answers no STUN; keep-alives by OPTIONS", self.server)
-            self._ping = "options"
-        elif silent:
+        if self.transport.heard < self._pinged:
             # Nothing at all from the server since the last ping went out, a whole period ago
             # (and the one before was the last thing it answered): the flow is dead.
             self._dead(f"No answer from {self.server}: registering again")
             return
+        if self._ping == "probing":
+            # The last ping was a STUN Binding and an OPTIONS; only the OPTIONS was answered.
+            log.info("SIP: %s answers no STUN; keep-alives by OPTIONS", self.server)
+            self._ping = "options"
         self._pinged = time.monotonic()
         if self.transport.reliable:
             self.transport.send(b"\r\n\r\n", self.me.proxy)  # RFC 5626 4.4.1: pong is CRLF
         elif self._ping == "options":
+            self._options()
+        elif self._ping == "probe":
+            # Both at once: whichever the server answers, the flow is judged within a period.
+            self._ping = "probing"
+            self._stun_tid, request = binding_request()
+            self.transport.send(request, self.me.proxy)
             self._options()
         else:
             # RFC 5626 4.4.2: a STUN Binding on the flow; a quarter of an OPTIONS' bytes.
@@ -427,7 +432,7 @@ class Registration:
         if seen is None or addr != self.me.proxy:
             return
         with self.transport.lock:
-            if self._ping == "probe":
+            if self._ping in ("probe", "probing"):
                 log.info("SIP: %s answers STUN: keep-alives by STUN Binding", self.server)
                 self._ping = "stun"
             if self.status[0] != "registered":
