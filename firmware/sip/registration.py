@@ -249,15 +249,20 @@ class Registration:
             self.status = (status, reason)
             self.on_status(status, reason)
 
-    def _send(self, expires: int, auth: tuple[str, str] | None = None) -> None:
-        self._cseq += 1
-        msg = Message(method="REGISTER", uri=f"sip:{self.me.domain}")
+    def _to_server(self, method: str, to: str, tag: str, call_id: str, cseq: int) -> Message:
+        """An out-of-dialog request to the server (REGISTER, OPTIONS)."""
+        msg = Message(method=method, uri=f"sip:{self.me.domain}")
         msg.add("Via", self.me.via())
         msg.add("Max-Forwards", "70")
-        msg.add("From", f"<{self.me.aor}>;tag={self._tag}")
-        msg.add("To", f"<{self.me.aor}>")
-        msg.add("Call-ID", self._call_id)
-        msg.add("CSeq", f"{self._cseq} REGISTER")
+        msg.add("From", f"<{self.me.aor}>;tag={tag}")
+        msg.add("To", f"<{to}>")
+        msg.add("Call-ID", call_id)
+        msg.add("CSeq", f"{cseq} {method}")
+        return msg
+
+    def _send(self, expires: int, auth: tuple[str, str] | None = None) -> None:
+        self._cseq += 1
+        msg = self._to_server("REGISTER", self.me.aor, self._tag, self._call_id, self._cseq)
         msg.add("Contact", f"{self.me.contact()};expires={expires}")
         msg.add("Expires", str(expires))
         msg.add("User-Agent", self.me.user_agent)
@@ -361,6 +366,11 @@ class Registration:
                             "keeping %s", self.server, resp.get("Via")[:80],
                             host_port(*self.me.reachable))
             return False
+        return self._seen(seen)
+
+    def _seen(self, seen: Addr) -> bool:
+        """The provider (Via or STUN) saw us at `seen`: True when that changes our public
+        address (None when it is our own: no NAT in between)."""
         public = None if seen == self.me.local else seen
         if public == self.me.public:
             return False
@@ -435,24 +445,14 @@ class Registration:
             if self._ping in ("probe", "probing"):
                 log.info("SIP: %s answers STUN: keep-alives by STUN Binding", self.server)
                 self._ping = "stun"
-            if self.status[0] != "registered":
-                return
-            public = None if seen == self.me.local else seen
-            if public != self.me.public:
-                self.me.public = public
-                self._dead(f"NAT binding changed ({host_port(*self.me.reachable)}): "
-                           "registering again")
+            if self.status[0] == "registered" and self._seen(seen):
+                self._nat_changed()
 
     def _options(self) -> None:
         """An OPTIONS to the server: any answer proves the flow, and its Via shows where the
         NAT router maps us today."""
-        msg = Message(method="OPTIONS", uri=f"sip:{self.me.domain}")
-        msg.add("Via", self.me.via())
-        msg.add("Max-Forwards", "70")
-        msg.add("From", f"<{self.me.aor}>;tag={new_tag()}")
-        msg.add("To", f"<sip:{self.me.domain}>")
-        msg.add("Call-ID", f"{secrets.token_hex(12)}@deskphone")
-        msg.add("CSeq", "1 OPTIONS")
+        msg = self._to_server("OPTIONS", f"sip:{self.me.domain}", new_tag(),
+                              f"{secrets.token_hex(12)}@deskphone", 1)
         msg.add("User-Agent", self.me.user_agent)
         self.transport.request(msg, self.me.proxy, self._pong)
 
@@ -460,8 +460,10 @@ class Registration:
         if resp is None or self._stopping.is_set() or self.status[0] != "registered":
             return
         if self._learn(resp):
-            self._dead(f"NAT binding changed ({host_port(*self.me.reachable)}): "
-                       "registering again")
+            self._nat_changed()
+
+    def _nat_changed(self) -> None:
+        self._dead(f"NAT binding changed ({host_port(*self.me.reachable)}): registering again")
 
     def _dead(self, reason: str) -> None:
         self._flow += 1
