@@ -27,7 +27,9 @@ def screen(base: str) -> list[str]:
 
 def test_screen_text_follows_the_keys(simulator):
     _proc, base, _ = simulator
-    rows = screen(base)
+    # (The API can answer before the Phone has handled SIP's first status: wait for it.)
+    rows = wait_for(lambda: r if (r := screen(base))[0].startswith("Registering") else None,
+                    what="Registering in the header")
     assert rows[0].startswith("Registering")  # nothing answers on 127.0.0.1:5060 here
     assert http("POST", f"{base}/keys", {"keys": "0470"})[0] == 202
     wait_for(lambda: screen(base)[1] == "0470", what="0470 on screen")
