@@ -388,8 +388,10 @@ class SipConfig:
 
     @property
     def realm_domain(self) -> str:
-        """The domain of our SIP URIs (the server's, unless configured)."""
-        return self.domain or self.server
+        """The domain of our SIP URIs (the server's, unless configured); an IPv6 address in
+        brackets, as a SIP URI writes it."""
+        domain = self.domain or self.server
+        return f"[{domain}]" if domain.count(":") > 1 and not domain.startswith("[") else domain
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ log = logging.getLogger("network")
 def local_address(host: str, port: int) -> str | None:
     """The address this machine would send from to reach host:port, or None without a route."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_DGRAM)
     except (OSError, UnicodeError):
         return None
     for family, kind, proto, _, address in infos:

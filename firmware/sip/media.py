@@ -200,7 +200,8 @@ class RtpSession:
         start = random.randrange(low, high + 1) & ~1
         for i in range(0, high - low + 1, 2):
             port = low + ((start - low + i) % (high - low + 1))
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock = socket.socket(socket.AF_INET6 if ":" in self.bind_ip else socket.AF_INET,
+                                 socket.SOCK_DGRAM)
             try:
                 sock.bind((self.bind_ip, port))
             except OSError:

@@ -246,7 +246,7 @@ class Uri:
 
 
 def parse_uri(uri: str) -> Uri:
-    m = re.match(r"^(sips?|tel):(?:([^@;>]*)@)?([^;:>?]+|\[[^\]]+\])(?::(\d+))?([^?>]*)", uri)
+    m = re.match(r"^(sips?|tel):(?:([^@;>]*)@)?(\[[^\]]+\]|[^;:>?]+)(?::(\d+))?([^?>]*)", uri)
     if m is None:
         raise ParseError(f"bad URI {uri[:40]!r}")
     user = m.group(2) or ""

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from firmware.config import SipConfig
+from firmware.config import SipConfig, split_host_port
 from firmware.sip.dns import Resolver, Target
 from firmware.sip.identity import Addr, Identity, host_port, is_address
 from firmware.sip.message import Message, address, authorization, challenge, new_tag
@@ -41,10 +41,10 @@ FIRST_BACKOFF = 2.0
 
 
 def split_bind(bind: str | None, default_port: int = 5060) -> tuple[str, int]:
+    """`[sip] bind` as (host, port): "10.0.0.5", "10.0.0.5:5062", "[fd00::5]:5062"."""
     if not bind:
         return "", default_port
-    host, _, port = bind.rpartition(":") if bind.count(":") == 1 else (bind, "", "")
-    return host, int(port) if port else default_port
+    return split_host_port(bind, default_port)
 
 
 def route_ip(dest: Addr) -> str:
@@ -124,8 +124,7 @@ class Registration:
         """The server in use, for the screen: `host:port` as configured, or the DNS target
         ("pbx1.example.com (SRV 1/2)")."""
         if self.config.port is not None or not self._targets:
-            port = self.config.port or 5060
-            return f"{self.config.server}:{port}"
+            return host_port(self.config.server.strip("[]"), self.config.port or 5060)
         return self._targets[self._target % len(self._targets)].where
 
     # ------------------------------------------------------------------ the worker

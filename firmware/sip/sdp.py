@@ -32,11 +32,12 @@ def build(address: str, port: int, session: int, version: int, *, codecs: tuple[
           (0, 8), dtmf: int | None = DTMF_PT, direction: str = "sendrecv", ptime: int = 20
           ) -> bytes:
     pts = [str(c) for c in codecs] + ([str(dtmf)] if dtmf is not None else [])
+    kind = "IP6" if ":" in address else "IP4"
     lines = [
         "v=0",
-        f"o=deskphone {session} {version} IN IP4 {address}",
+        f"o=deskphone {session} {version} IN {kind} {address}",
         "s=deskphone",
-        f"c=IN IP4 {address}",
+        f"c=IN {kind} {address}",
         "t=0 0",
         f"m=audio {port} RTP/AVP {' '.join(pts)}",
     ]
@@ -92,7 +93,7 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
     address = media_addr or session_addr
     if not address:
         raise SdpError("no connection address")
-    if address == "0.0.0.0":
+    if address in ("0.0.0.0", "::"):
         direction = "inactive" if direction == "sendrecv" else direction  # RFC 2543 hold
     chosen = next((pt for pt in pts if pt in prefer), None)
     if chosen is None:

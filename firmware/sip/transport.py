@@ -31,6 +31,11 @@ TIMEOUT = 64 * T1
 Addr = tuple[str, int]
 
 
+def family(host: str) -> socket.AddressFamily:
+    """The socket family for an address: IPv6 when it has colons."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 @dataclass
 class Timer:
     at: float
@@ -119,7 +124,7 @@ class Transport:
             self.peer = peer
             self.sock = self._connect()
         else:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock = socket.socket(family(self.bind_addr[0]), socket.SOCK_DGRAM)
             try:
                 sock.bind(self.bind_addr)
             except OSError:
@@ -136,7 +141,7 @@ class Transport:
 
     def _connect(self) -> socket.socket:
         assert self.peer is not None
-        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw = socket.socket(family(self.peer[0]), socket.SOCK_STREAM)
         try:
             raw.bind((self.bind_addr[0], 0))
             raw.settimeout(5)

@@ -16,6 +16,7 @@ from firmware.config import Secret, SipConfig
 from firmware.daemon import Daemon
 from firmware.events import Event, HookLifted, HookReplaced, KeyPressed
 from firmware.phone import Phone, PhoneState, Settings
+from firmware.sip.identity import host_port
 from firmware.sip.ua import UserAgent
 from tests.helpers import wait_for
 from tests.lab.lab import PHONE_IP, Baresip, Kamailio, free_udp, need, tone_wav
@@ -82,13 +83,13 @@ class LabPhone:
     """The real Phone + Daemon + UserAgent, driven like a person at the desk."""
 
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
-                 backoff_max: float = 4.0, **sip: object) -> None:
-        self.port = free_udp(PHONE_IP)
+                 backoff_max: float = 4.0, ip: str = PHONE_IP, **sip: object) -> None:
+        self.port = free_udp(ip)
         port = kamailio.tls_port if sip.get("transport") == "tls" else kamailio.port
-        self.config = SipConfig(server="127.0.0.1", port=port or 0, username=user,
+        self.config = SipConfig(server=kamailio.ip, port=port or 0, username=user,
                                 password=Secret(password or f"pw{user}"),
-                                domain=f"127.0.0.1:{kamailio.port}",
-                                bind=f"{PHONE_IP}:{self.port}", **sip)  # type: ignore[arg-type]
+                                domain=host_port(kamailio.ip, kamailio.port),
+                                bind=host_port(ip, self.port), **sip)  # type: ignore[arg-type]
         self.audio = TestAudio()
         self.account = UserAgent(self.config, self.audio.source, self.audio.sink,
                                   display_name="Alice Martin", backoff_max=backoff_max)
@@ -185,8 +186,9 @@ def peers(lab_dir: Path) -> Iterator[Callable[..., Baresip]]:
 
     def make(kamailio: Kamailio, user: str, answermode: str = "manual") -> Baresip:
         sip, ctrl = peer_ports()
+        # On the registrar's own address family: 127.0.0.1, or ::1 beside an IPv6 Kamailio.
         b = Baresip(lab_dir / f"baresip-{user}", user, sip, ctrl, wav, answermode,
-                    proxy_port=kamailio.port).start()
+                    proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip).start()
         started.append(b)
         b.registered()
         return b

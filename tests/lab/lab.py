@@ -66,7 +66,8 @@ def wait_udp_port_bound(ip: str, port: int, timeout: float = 10.0) -> None:
     """A UDP port is taken once binding it fails."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                              socket.SOCK_DGRAM)
         try:
             probe.bind((ip, port))
         except OSError:
@@ -121,7 +122,8 @@ class Kamailio:
     def start(self) -> Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         cfg = (HERE / "kamailio.cfg.in").read_text()
-        cfg = cfg.replace("@LISTEN@", self.ip).replace("@PORT@", str(self.port))
+        listen = f"[{self.ip}]" if ":" in self.ip else self.ip
+        cfg = cfg.replace("@LISTEN@", listen).replace("@PORT@", str(self.port))
         cfg = cfg.replace("@MODULES@", kamailio_modules())
         cmd = ["kamailio", "-f", str(self.workdir / "kamailio.cfg"), "-DD", "-E", "-w",
                str(self.workdir)]
@@ -190,10 +192,11 @@ class Baresip:
         base = 15000 + (self.sip_port // 5 % 50) * 100
         rtp = f"{base}-{base + 99}"
         config = (HERE / "baresip" / "config.in").read_text()
-        config = (config.replace("@SIP@", f"{self.ip}:{self.sip_port}")
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip  # IPv6 in brackets
+        config = (config.replace("@SIP@", f"{host}:{self.sip_port}")
                   .replace("@IP@", self.ip)
                   .replace("@RTP@", rtp).replace("@WAV@", str(self.wav))
-                  .replace("@CTRL@", f"{self.ip}:{self.ctrl_port}"))
+                  .replace("@CTRL@", f"{host}:{self.ctrl_port}"))
         # What baresip hears is written to WAV files (sndfile), so tests can check our audio.
         config += f"module\t\t\tsndfile.so\nsnd_path\t\t{self.dump_dir}\n"
         (self.workdir / "config").write_text(config)
@@ -201,7 +204,8 @@ class Baresip:
         accounts = "\n".join(line for line in accounts.splitlines()
                              if not line.startswith("#"))
         accounts = (accounts.replace("@USER@", self.user)
-                    .replace("@DOMAIN@", f"{self.proxy_ip}:{self.proxy_port}")
+                    .replace("@DOMAIN@", f"[{self.proxy_ip}]:{self.proxy_port}"
+                             if ":" in self.proxy_ip else f"{self.proxy_ip}:{self.proxy_port}")
                     .replace("@ANSWERMODE@", self.answermode))
         (self.workdir / "accounts").write_text(accounts + "\n")
         (self.workdir / "contacts").write_text("")
@@ -337,7 +341,7 @@ def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 
 
 def free_udp(ip: str) -> int:
     """A UDP port nothing holds on `ip` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
 

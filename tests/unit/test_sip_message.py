@@ -89,3 +89,13 @@ def test_uris() -> None:
     uri = parse_uri("sip:+32470123456@pbx.example.com:5080;user=phone")
     assert (uri.user, uri.host, uri.port, uri.params) == ("+32470123456", "pbx.example.com",
                                                          5080, {"user": "phone"})
+
+
+def test_ipv6_uris_and_sdp() -> None:
+    uri = parse_uri("sip:101@[fd00::1]:5062;transport=udp")
+    assert (uri.user, uri.host, uri.port) == ("101", "[fd00::1]", 5062)
+    offer = sdp.build("fd00::2", 20000, 1, 1)
+    assert b"c=IN IP6 fd00::2\r\n" in offer and b"o=deskphone 1 1 IN IP6 fd00::2\r\n" in offer
+    media = sdp.parse(offer)
+    assert (media.address, media.port) == ("fd00::2", 20000)
+    assert b"c=IN IP4 10.0.0.2\r\n" in sdp.build("10.0.0.2", 20000, 1, 1)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from firmware.config import Secret, SipConfig
 from firmware.sip.message import Message
-from firmware.sip.registration import seen_at
+from firmware.sip.registration import seen_at, split_bind
 
 
 def response(via: str) -> Message:
@@ -37,3 +38,21 @@ def test_the_address_the_provider_saw(via: str, seen: tuple[str, int]) -> None:
 ])
 def test_garbage_where_the_address_should_be_is_not_believed(via: str) -> None:
     assert seen_at(response(via)) is None
+
+
+@pytest.mark.parametrize(("bind", "split"), [
+    (None, ("", 5060)), ("10.0.0.5", ("10.0.0.5", 5060)), ("10.0.0.5:5062", ("10.0.0.5", 5062)),
+    ("[fd00::5]:5062", ("fd00::5", 5062)), ("[fd00::5]", ("fd00::5", 5060)),
+])
+def test_the_bind_setting(bind: str | None, split: tuple[str, int]) -> None:
+    assert split_bind(bind) == split
+
+
+def test_an_ipv6_server_is_a_bracketed_domain() -> None:
+    def domain(server: str, configured: str = "") -> str:
+        return SipConfig(server=server, username="101", password=Secret("x"),
+                         domain=configured).realm_domain
+    assert domain("fd00::1") == "[fd00::1]"
+    assert domain("[fd00::1]") == "[fd00::1]"
+    assert domain("pbx.example.com") == "pbx.example.com"
+    assert domain("fd00::1", "[fd00::1]:5062") == "[fd00::1]:5062"
