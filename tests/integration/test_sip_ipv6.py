@@ -41,7 +41,7 @@ def kamailio6(lab_dir: Path) -> Iterator[Kamailio]:
 
 
 def test_register_and_an_inbound_call_over_ipv6(kamailio6, peers, lab_phone) -> None:
-    phone = lab_phone(kamailio6, ip=V6).registered()
+    phone = lab_phone(kamailio6, ip=V6, server="[::1]").registered()  # as an admin writes it
     assert phone.account.me.contact().startswith("<sip:101@[::1]:")
     bob = peers(kamailio6, "102")
     bob.command("dial", f"sip:101@[::1]:{kamailio6.port}")

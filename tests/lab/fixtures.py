@@ -83,10 +83,11 @@ class LabPhone:
     """The real Phone + Daemon + UserAgent, driven like a person at the desk."""
 
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
-                 backoff_max: float = 4.0, ip: str = PHONE_IP, **sip: object) -> None:
+                 backoff_max: float = 4.0, ip: str = PHONE_IP, server: str | None = None,
+                 **sip: object) -> None:
         self.port = free_udp(ip)
         port = kamailio.tls_port if sip.get("transport") == "tls" else kamailio.port
-        self.config = SipConfig(server=kamailio.ip, port=port or 0, username=user,
+        self.config = SipConfig(server=server or kamailio.ip, port=port or 0, username=user,
                                 password=Secret(password or f"pw{user}"),
                                 domain=host_port(kamailio.ip, kamailio.port),
                                 bind=host_port(ip, self.port), **sip)  # type: ignore[arg-type]
