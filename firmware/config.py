@@ -246,6 +246,10 @@ def _host_port(value: str) -> str | None:
     return None
 
 
+def _stun_server(value: str) -> str | None:
+    return _host_port(value) if value.strip() else None
+
+
 def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     """ "127.0.0.1:8089" -> ("127.0.0.1", 8089); "[::1]:5060"; "host" -> (host, default_port)."""
     text = text.strip()
@@ -379,6 +383,9 @@ class SipConfig:
                                     help="seconds a registration lasts (refreshed at half)")
     keepalive_seconds: int = setting(25, between=(0, 3600),
                                      help="ping the server this often (keeps a NAT open; 0: off)")
+    stun_server: str = setting("", check=_stun_server, example="stun.example.com:3478",
+                               commented=True,
+                               help='ask it our public address first ("": none)')
     tls_verify: bool = setting(True, help="check the server's certificate (tls)")
     tls_ca_file: str = setting("", check=_non_empty, example="/etc/deskphone/pbx-ca.pem",
                                commented=True,

@@ -54,3 +54,24 @@ def test_udp_keepalives_use_stun_where_the_server_answers_it(
              what="the server answering keep-alives for four periods")
     assert said in caplog.text
     assert phone.saw(RegistrationChanged)[changes:] == []  # the probe never cost the flow
+
+
+def test_a_stun_server_is_asked_before_the_first_register(kamailio, kamailio_stun, lab_phone,
+                                                          caplog) -> None:
+    caplog.set_level(logging.INFO, logger="sip")
+    stun = f"127.0.0.1:{kamailio_stun.port}"  # Kamailio's stun module as the STUN server
+    phone = lab_phone(kamailio, stun_server=stun).registered()
+    # No NAT on loopback: it sees us where we are, and our Contact stays the local address.
+    assert f"the STUN server {stun} sees us at 127.0.0.2:{phone.port}" in caplog.text
+    assert phone.account.me.public is None
+    assert "the provider sees us at" not in caplog.text  # so nothing to register again
+
+
+def test_a_stun_server_that_never_answers_is_named_and_passed_over(kamailio, lab_phone) -> None:
+    from tests.lab.lab import free_udp
+
+    dead = f"127.0.0.3:{free_udp('127.0.0.3')}"
+    phone = lab_phone(kamailio, stun_server=dead).registered(timeout=20)
+    reasons = [e.reason for e in phone.saw(RegistrationChanged)]
+    assert f"No answer from STUN server {dead}" in reasons  # on screen while it waited
+    assert phone.state.registration_reason == ""
