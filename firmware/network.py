@@ -32,6 +32,22 @@ def local_address(host: str, port: int) -> str | None:
     return None
 
 
+def routed_address() -> str | None:
+    """The address this machine would send from towards the internet at all (a default route),
+    or None. For a server whose name does not resolve by address (an SRV-only domain, or a DNS
+    failure): that is the SIP client's problem to name, not "no network". The documentation
+    addresses are only routed, never sent to (a UDP connect sends nothing)."""
+    for family, address in ((socket.AF_INET, ("192.0.2.1", 9)),
+                            (socket.AF_INET6, ("2001:db8::1", 9))):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect(address)
+                return str(probe.getsockname()[0])
+        except OSError:
+            continue
+    return None
+
+
 class NetworkMonitor:
     name = "network"
     handles: tuple[type[Action], ...] = ()
@@ -51,7 +67,7 @@ class NetworkMonitor:
     def _run(self, post: Post) -> None:
         last: object = object()
         while True:
-            address = local_address(self.host, self.port)
+            address = local_address(self.host, self.port) or routed_address()
             if address != last:
                 log.info("address towards %s: %s", self.host, address or "none (no network)")
                 post(NetworkChanged(address))

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,15 +148,17 @@ class Desk:
 
 
 def start(tmp_path: Path, *, command: str = "simulate", config: Path | None = None,
-          env: Mapping[str, str] | None = None, wait: bool = True, **sections: Any) -> Desk:
+          env: Mapping[str, str] | None = None, wait: bool = True,
+          prefix: Sequence[str] = (), **sections: Any) -> Desk:
     """The firmware with the config `write_config` makes of `sections` (or `config`), its
-    stderr in tmp_path/deskphone.log; waits for the control API unless `wait` is false."""
+    stderr in tmp_path/deskphone.log, run under `prefix` (e.g. `ip netns exec <name>`); waits
+    for the control API unless `wait` is false."""
     port = free_port()
     path = config or write_config(tmp_path, control_port=port, **sections)
     if config is not None:
         port = _control_port(path)
     log = tmp_path / "deskphone.log"
-    args = [sys.executable, "-m", "firmware", command]
+    args = [*prefix, sys.executable, "-m", "firmware", command]
     if command == "simulate":
         args.append("--headless")
     args += ["--config", str(path)]

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -64,13 +65,38 @@ class Office:
     def delete(self) -> None:
         for name in (self.lan, self.router, self.wan):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        shutil.rmtree(f"/etc/netns/{self.lan}", ignore_errors=True)
+
+    @property
+    def tag(self) -> str:
+        return self.lan.rsplit("-", 1)[-1][-6:]
+
+    def wan_link(self, end: str) -> str:
+        """The WAN cable's ends: "a" in the WAN, "b" the router's."""
+        return f"dpw{self.tag}{end}"
+
+    def renumber(self, old: str, new: str) -> None:
+        """The router's public address changes (a new DHCP lease, a reboot): masquerade
+        forgets every mapping made from the old one."""
+        # Old first: deleting a primary address deletes the secondaries of its subnet too.
+        _ip("addr", "del", f"{old}/24", "dev", self.wan_link("b"), ns=self.router)
+        _ip("addr", "add", f"{new}/24", "dev", self.wan_link("b"), ns=self.router)
+
+    def resolver(self, nameserver: str) -> list[str]:
+        """The LAN's /etc/resolv.conf names `nameserver` (as DHCP would); returns the command
+        prefix that runs a program in the LAN with it (`ip netns exec` mounts
+        /etc/netns/<lan>/resolv.conf over /etc/resolv.conf for that program only)."""
+        folder = Path(f"/etc/netns/{self.lan}")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "resolv.conf").write_text(f"nameserver {nameserver}\n")
+        return ["ip", "netns", "exec", self.lan]
 
     def build(self) -> Office:
         for name in (self.lan, self.router, self.wan):
             _ip("netns", "add", name)
             _ip("link", "set", "lo", "up", ns=name)
-        tag = self.lan.rsplit("-", 1)[-1][-6:]
-        lan_a, lan_b, wan_a, wan_b = (f"dpl{tag}a", f"dpl{tag}b", f"dpw{tag}a", f"dpw{tag}b")
+        lan_a, lan_b, wan_a, wan_b = (f"dpl{self.tag}a", f"dpl{self.tag}b", self.wan_link("a"),
+                                      self.wan_link("b"))
         _ip("link", "add", lan_a, "netns", self.lan, "type", "veth", "peer", lan_b, "netns",
             self.router)
         _ip("link", "add", wan_a, "netns", self.wan, "type", "veth", "peer", wan_b, "netns",
