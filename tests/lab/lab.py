@@ -175,6 +175,8 @@ class Baresip:
     proxy_port: int = 5060
     ip: str = "127.0.0.1"  # its SIP, RTP and control address
     proxy_ip: str = PROXY_IP
+    params: str = ""  # more account parameters, e.g. ";sipnat=outbound"
+    apps: tuple[str, ...] = ()  # more application modules, loaded before the accounts
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -197,6 +199,8 @@ class Baresip:
                   .replace("@IP@", self.ip)
                   .replace("@RTP@", rtp).replace("@WAV@", str(self.wav))
                   .replace("@CTRL@", f"{host}:{self.ctrl_port}"))
+        config = config.replace("module_app\t\taccount.so", "".join(
+            f"module_app\t\t{app}\n" for app in self.apps) + "module_app\t\taccount.so")
         # What baresip hears is written to WAV files (sndfile), so tests can check our audio.
         config += f"module\t\t\tsndfile.so\nsnd_path\t\t{self.dump_dir}\n"
         (self.workdir / "config").write_text(config)
@@ -207,7 +211,7 @@ class Baresip:
                     .replace("@DOMAIN@", f"[{self.proxy_ip}]:{self.proxy_port}"
                              if ":" in self.proxy_ip else f"{self.proxy_ip}:{self.proxy_port}")
                     .replace("@ANSWERMODE@", self.answermode))
-        (self.workdir / "accounts").write_text(accounts + "\n")
+        (self.workdir / "accounts").write_text(accounts + self.params + "\n")
         (self.workdir / "contacts").write_text("")
         with (self.workdir / "baresip.log").open("a") as log:
             self.proc = subprocess.Popen(["baresip", "-f", str(self.workdir), "-v"],
