@@ -5,9 +5,9 @@ The office of tests/lab/netns.py (a masquerading router that forgets idle UDP ma
 30 s, 60 s for a stream), with Kamailio in the WAN answering STUN on its SIP port. In the LAN,
 side by side in the same run: our phone (`deskphone simulate --headless`, defaults:
 keep-alives every 25 s, 300 s registration) and baresip with RFC 5626 outbound asked for
-(`sipnat=outbound` with an outbound proxy, 300 s registration). The router's nftables counters count every packet
-each one sends or receives on its SIP port over `--seconds`; then a colleague in the WAN calls
-each of them. Needs root (network namespaces).
+(`sipnat=outbound` with an outbound proxy, 300 s registration). The router's nftables count
+every packet each one sends or receives on its SIP port over `--seconds`; then a colleague in
+the WAN calls each of them. Needs root (network namespaces).
 
     sudo .venv/bin/python bench/nat_keepalive.py [--seconds 300]
 """
@@ -31,29 +31,23 @@ OURS, THEIRS = 5060, 5080  # SIP ports in the LAN: our phone, baresip
 
 
 def counters(router: str) -> dict[str, tuple[int, int]]:
-    """Packets and bytes per named counter in the router's `count` table."""
-    out = subprocess.run(["ip", "netns", "exec", router, "nft", "list", "counters"],
+    """Packets and bytes per rule comment in the router's `tally` table."""
+    out = subprocess.run(["ip", "netns", "exec", router, "nft", "list", "table", "inet", "tally"],
                          capture_output=True, text=True, check=True).stdout
     found: dict[str, tuple[int, int]] = {}
-    name = ""
     for line in out.splitlines():
-        words = line.split()
-        if words[:1] == ["counter"]:
-            name = words[1]
-        elif "packets" in words:
-            found[name] = (int(words[words.index("packets") + 1]),
-                           int(words[words.index("bytes") + 1]))
+        words = line.replace('"', " ").split()
+        if "packets" in words and "comment" in words:
+            found[words[words.index("comment") + 1]] = (
+                int(words[words.index("packets") + 1]), int(words[words.index("bytes") + 1]))
     return found
 
 
 def count_at_the_router(router: str) -> None:
-    rules = "table inet count {\n"
+    rules = "table inet tally {\n chain through {\n  type filter hook forward priority 0;\n"
     for who, port in (("ours", OURS), ("baresip", THEIRS)):
-        rules += f" counter {who}_out {{}}\n counter {who}_in {{}}\n"
-    rules += " chain fwd { type filter hook forward priority 0;\n"
-    for who, port in (("ours", OURS), ("baresip", THEIRS)):
-        rules += (f'  udp sport {port} counter name "{who}_out"\n'
-                  f'  udp dport {port} counter name "{who}_in"\n')
+        rules += (f'  udp sport {port} counter comment "{who}_out"\n'
+                  f'  udp dport {port} counter comment "{who}_in"\n')
     rules += " }\n}\n"
     subprocess.run(["ip", "netns", "exec", router, "nft", "-f", "-"], input=rules, text=True,
                    check=True)
