@@ -25,7 +25,7 @@ from typing import Any
 from firmware.config import ControlConfig
 from firmware.events import KEYS, Action, Event, HookLifted, HookReplaced, KeyPressed, Post
 from firmware.frame import Published
-from firmware.phone import CONTACTS, QUEUE, RECENT, Snapshot
+from firmware.phone import CONTACTS, MENU, MENU_ITEMS, QUEUE, RECENT, Snapshot
 from firmware.ui import screens
 
 log = logging.getLogger("control")
@@ -73,6 +73,8 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
     }
     if s.mode in (QUEUE, CONTACTS, RECENT):
         doc["selected"] = s.selected
+    elif s.mode == MENU and not s.menu_page:
+        doc["selected"] = s.selected % len(MENU_ITEMS)  # the highlighted item, as drawn
     return doc
 
 

@@ -244,20 +244,21 @@ class Daemon:
 
     def _publish(self) -> None:
         snapshot = self.phone.snapshot()
-        lines = tuple(screens.lines(snapshot))
+        rows = tuple(screens.layout(snapshot))
+        lines = tuple(screens.text_of(rows))
         status = self._status_line()
         if status != self._status:  # systemd's STATUS follows the state, not only the screen
             self._status = status
             self.notifier.status(status)
         previous = self._published
         dim = snapshot.state.asleep
-        if previous is not None and previous.lines == lines and \
-                previous.snapshot.state.asleep == dim:
-            self._published = Published(snapshot, lines, previous.image)
+        # The frame follows the rows drawn (text and highlight), never the text alone.
+        same = previous is not None and previous.drawn == rows
+        if same and previous is not None and previous.snapshot.state.asleep == dim:
+            self._published = Published(snapshot, lines, previous.image, rows)
             return
-        image = previous.image if previous is not None and previous.lines == lines \
-            else screens.render(snapshot)
-        self._published = Published(snapshot, lines, image)
+        image = previous.image if same and previous is not None else screens.draw(list(rows))
+        self._published = Published(snapshot, lines, image, rows)
         for sink in self.screens_out:
             try:
                 sink.show(image, list(lines), dim)

@@ -1,8 +1,9 @@
 """The published frame: what the screen shows and /state reports, and where frames go.
 
-Owns: `Published` (a snapshot with its text lines and image, immutable so readers on other
-threads never see half an update) and the `ScreenSink` contract a display implements. Never
-touches: the Phone, the daemon or any device; the Phone's types are named for typing only.
+Owns: `Published` (a snapshot with its text lines, image and the rows drawn, immutable so
+readers on other threads never see half an update) and the `ScreenSink` contract a display
+implements. Never touches: the Phone, the daemon or any device; the Phone's types are named for
+typing only.
 """
 
 from __future__ import annotations
@@ -31,3 +32,6 @@ class Published:
     snapshot: Snapshot
     lines: tuple[str, ...]
     image: Image.Image
+    # What the image was drawn from: every row with its highlight, not only its text (a menu
+    # whose highlight moved has the same lines and another image).
+    drawn: tuple[object, ...] = ()

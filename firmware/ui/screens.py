@@ -313,7 +313,11 @@ def layout(snap: Snapshot) -> list[Row]:
 
 def lines(snap: Snapshot) -> list[str]:
     """The screen as text, one string per row, trailing spaces removed."""
-    return [row.text.rstrip() for row in layout(snap)]
+    return text_of(layout(snap))
+
+
+def text_of(rows: list[Row] | tuple[Row, ...]) -> list[str]:
+    return [row.text.rstrip() for row in rows]
 
 
 def render(snap: Snapshot) -> Image.Image:

@@ -144,3 +144,14 @@ def test_registration_shows_in_state_and_on_screen(phone):
     doc = wait_for(lambda: (d := state(base))["registration"] == "registered" and d,
                    what="registered")
     assert doc["screen"][0].startswith("101 ")
+
+
+def test_the_menu_gives_its_selection_and_its_frame_shows_it(phone):
+    _daemon, base = phone
+    http("POST", f"{base}/keys", {"keys": "A", "long": True})
+    doc = wait_for(lambda: (d := state(base))["phone"] == "menu" and d, what="the menu")
+    assert doc["selected"] == 0
+    first = http("GET", f"{base}/screen.png")[1]
+    http("POST", f"{base}/keys", {"keys": "B"})
+    wait_for(lambda: state(base).get("selected") == 1, what="the next item")
+    assert http("GET", f"{base}/screen.png")[1] != first  # the highlight moved on the PNG

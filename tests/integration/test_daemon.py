@@ -135,3 +135,24 @@ def test_ticks_move_the_call_timer_on_screen():
         wait_for(lambda: daemon.handled >= start + 3, timeout=5, what="ticks")
     finally:
         daemon.stop()
+
+
+def test_the_menu_highlight_moves_on_the_published_frame():
+    """Two frames whose text is the same and whose highlight differs are two images: the
+    screen shows the item `D` will act on (a frame reused by its text alone did not)."""
+    daemon = Daemon(Phone(Settings(region="BE")), [])
+    daemon.start()
+    try:
+        daemon.post(KeyPressed("A", long=True))
+        wait_for(lambda: daemon.published.snapshot.state.mode == "menu", what="the menu")
+        first = daemon.published
+        daemon.post(KeyPressed("B"))
+        wait_for(lambda: daemon.published.snapshot.state.selected != first.snapshot.state.selected,
+                 what="the next item selected")
+        second = daemon.published
+        assert second.lines == first.lines  # the same words on screen...
+        assert second.image.tobytes() != first.image.tobytes()  # ...another item highlighted
+        from firmware.ui import screens
+        assert second.image.tobytes() == screens.render(second.snapshot).tobytes()
+    finally:
+        daemon.stop()
