@@ -162,12 +162,14 @@ def _dialing(snap: Snapshot) -> list[Row]:
     found = matches(s)
     rows = [Row(_tail(s.entry)) if s.entry else Row("Dial a number" if s.off_hook else "")]
     if found:
+        # `D` (and lifting the handset) call the digits typed; a contact they spell is another
+        # choice, on its own row with the key that picks it, never shown as what `D` calls.
         first = found[0]
         more = f" +{len(found) - 1}" if len(found) > 1 else ""
-        rows.append(Row(_fit(first.contact.name, COLUMNS - len(more)) + more))
+        rows.append(Row(_fit(f"B: {first.contact.name}", COLUMNS - len(more)) + more))
     rows += _wrap(s.message)
     title = "Dial" if s.off_hook else "Pre-dial"
-    hints = "D:call C:del" + (" B:find" if found else "")
+    hints = "D:call number C:del" if found else "D:call C:del"
     return [_header(title, _clock(snap)), *_content(rows), Row(hints)]
 
 

@@ -83,3 +83,10 @@ def test_queue_entry_shows_name_number_summary():
 def test_prompt_and_contacts():
     assert text("done_prompt")[1:3] == ["Mark call done?", "Zoë Dupont"]
     assert text("contacts")[1] == "Marc Zöller" or text("contacts")[1] == "Zoë Dupont"
+
+
+def test_pre_dial_shows_digits_as_the_number_and_a_contact_as_a_choice():
+    rows = text("dialing_t9")  # "96" spells Zoë
+    assert rows[1] == "96"
+    assert rows[2].startswith("B: ")  # the contact is offered with the key that picks it
+    assert rows[-1] == "D:call number C:del"  # and D says it calls the number typed
