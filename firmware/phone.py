@@ -903,7 +903,8 @@ def hold_changed(step: Step, event: HoldChanged) -> None:
         call = replace(call, held_by_remote=event.held)
     else:
         call = replace(call, held=event.held)
-        step.say("On hold" if event.held else "Resumed")
+        # Held: the "On hold" flag says it (a message would say it twice); resumed: say so once.
+        step.say("" if event.held else "Resumed")
     call = replace(call, state="held" if call.held or call.held_by_remote else "connected")
     step.s = replace(step.s, call=call)
 

@@ -10,6 +10,7 @@ from firmware.events import (
     CallProgress,
     Contact,
     ContactsUpdated,
+    HoldChanged,
     OdooStatusChanged,
     OutboxChanged,
     QueueUpdated,
@@ -114,6 +115,19 @@ def in_call_muted() -> Driver:
     return d
 
 
+def on_hold() -> Driver:
+    d = in_call()
+    d.keys("#", long=True)
+    d.feed(HoldChanged("in-1", True))
+    return d
+
+
+def transfer_empty() -> Driver:
+    d = in_call()
+    d.keys("A")
+    return d
+
+
 def transfer() -> Driver:
     d = in_call()
     d.keys("A102")
@@ -187,7 +201,8 @@ def status() -> Driver:
 SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
-        calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, transfer,
+        calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
+        transfer_empty, transfer,
         forward, transfer_failed, queue, queue_empty, done_prompt, remove_prompt, recent, menu,
         status)
 }

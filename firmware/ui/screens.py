@@ -119,7 +119,7 @@ def _odoo_rows(snap: Snapshot) -> list[Row]:
     elif s.odoo == "denied":
         # Three causes an admin fixes in three different places (ODOO.md).
         reason = s.odoo_reason.lower()
-        rows.append(Row("Odoo: no such database" if "database" in reason else
+        rows.append(Row("No such Odoo database" if "database" in reason else
                         "Odoo: missing rights" if "rights" in reason else
                         "Odoo: key refused"))
     elif s.odoo == "connecting":
@@ -219,8 +219,10 @@ def _recent(snap: Snapshot) -> list[Row]:
     when = time.strftime("%d %b %H:%M", time.localtime(rec.started))
     what = {"missed": "missed", "rejected": "rejected", "failed": "no answer",
             "aborted": "cancelled"}.get(rec.outcome, _duration(rec.seconds))
-    rows = [Row(_fit(f"{mark} {rec.name or _number(snap, rec.number)}"), inverse=True),
-            Row(_number(snap, rec.number)), Row(_fit(f"{when} {what}"))]
+    rows = [Row(_fit(f"{mark} {rec.name or _number(snap, rec.number)}"), inverse=True)]
+    if rec.name:
+        rows.append(Row(_number(snap, rec.number)))  # without a name, the number is said once
+    rows.append(Row(_fit(f"{when} {what}")))
     return [header, *_content(rows), Row("D:call B:next C:back")]
 
 
@@ -270,8 +272,10 @@ def _transfer(snap: Snapshot) -> list[Row]:
     assert call is not None
     outside = s.entry.startswith("+") or len(s.entry) > snap.settings.max_extension_digits
     title = "Forward" if outside else "Transfer"
-    rows = [Row(_tail(f"to {s.entry}")), Row(_fit(call.name or _number(snap, call.remote))),
-            *_wrap(s.message)]
+    # Who is being moved, then the target line as typed so far (never a name that could read
+    # as the target before anything is typed).
+    rows = [Row(_fit(f"Caller: {call.name or _number(snap, call.remote)}")),
+            Row(_tail(f"To: {s.entry or '_'}")), *_wrap(s.message)]
     return [_header(title, _duration(snap.call_seconds())), *_content(rows),
             Row("A/D:send C:cancel")]
 

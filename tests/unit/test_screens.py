@@ -68,7 +68,7 @@ def test_ringing_shows_the_caller():
 
 def test_in_call_shows_duration_and_transfer_target():
     assert text("in_call")[0].endswith("01:23")
-    assert "to 102" in text("transfer")
+    assert "To: 102" in text("transfer")
     assert text("forward")[0].startswith("Forward")
     assert text("transfer_failed")[3:5] == ["Transfer failed:", "Number not found"]
 
@@ -90,3 +90,27 @@ def test_pre_dial_shows_digits_as_the_number_and_a_contact_as_a_choice():
     assert rows[1] == "96"
     assert rows[2].startswith("B: ")  # the contact is offered with the key that picks it
     assert rows[-1] == "D:call number C:del"  # and D says it calls the number typed
+
+
+def test_on_hold_is_said_once():
+    rows = text("on_hold")
+    assert sum("On hold" in r for r in rows) == 1, rows
+
+
+def test_the_transfer_screen_names_the_caller_and_an_empty_target():
+    rows = text("transfer_empty")
+    assert rows[1] == "Caller: Zoë Dupont"
+    assert rows[2] == "To: _"  # nothing typed: no name that could read as the target
+    assert text("transfer")[2] == "To: 102"
+
+
+def test_a_recent_call_without_a_name_says_its_number_once():
+    from tests.phonekit import Driver
+
+    d = Driver()
+    d.ring("in-9", "+32470999999")
+    from firmware.events import CallEnded
+    d.feed(CallEnded("in-9", "cancelled"))
+    d.keys("B", long=True)
+    rows = screens.lines(d.phone.snapshot())
+    assert sum("0470 99 99 99" in r for r in rows) == 1, rows
