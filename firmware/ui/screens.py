@@ -102,8 +102,8 @@ def _status(snap: Snapshot) -> str:
     if s.address is None:
         return "No network"  # even while the last registration has not expired: no calls come
     if s.registration == "registered":
-        ext = snap.settings.extension
-        return f"{ext} {snap.settings.name}".strip()
+        # The name has the header's whole width; the extension is on the date's row.
+        return snap.settings.name or snap.settings.extension
     if s.registration == "registering":
         return "Registering…"
     return "No service"
@@ -139,7 +139,9 @@ def _content(rows: list[Row]) -> list[Row]:
 
 def _idle(snap: Snapshot) -> list[Row]:
     s = snap.state
-    rows = [Row(time.strftime("%a %d %b %Y", time.localtime(snap.wall)))]
+    day = time.strftime("%a %d %b", time.localtime(snap.wall))
+    ext = f"Ext {snap.settings.extension}" if snap.settings.extension else ""
+    rows = [Row(day + ext.rjust(COLUMNS - len(day)) if ext else day)]
     rows += _wrap(s.message)
     if s.registration in ("failed", "off", "registering") and s.registration_reason:
         rows += _wrap(s.registration_reason)

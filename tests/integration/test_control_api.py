@@ -143,7 +143,8 @@ def test_registration_shows_in_state_and_on_screen(phone):
     daemon.post(RegistrationChanged("registered"))
     doc = wait_for(lambda: (d := state(base))["registration"] == "registered" and d,
                    what="registered")
-    assert doc["screen"][0].startswith("101 ")
+    assert doc["screen"][1].endswith("Ext 101")  # registered: the header names the phone
+    assert not doc["screen"][0].startswith(("Registering", "No service", "No network"))
 
 
 def test_the_menu_gives_its_selection_and_its_frame_shows_it(phone):

@@ -67,7 +67,8 @@ def test_the_demo_runs_the_office_and_stops_it(tmp_path: Path) -> None:
             state = wait_for(ready, timeout=60, what="the phone registered, with Odoo's queue")
         except AssertionError:
             raise AssertionError(f"last state: {seen[-1:]}") from None
-        assert state["screen"][0].startswith("101 ")
+        assert state["screen"][0].startswith("Alice Martin")
+        assert state["screen"][1].endswith("Ext 101")
         assert any("calls to make" in line for line in state["screen"])
         # Call the outside line through a queue entry's + number ... and hang up.
         http("POST", f"{BASE}/keys", {"keys": "BD"})

@@ -48,8 +48,8 @@ def test_every_screen_has_six_rows_that_fit():
 
 def test_idle_shows_registration_time_and_the_day_s_calls():
     rows = text("idle")
-    assert rows[0] == "101 Alice Mart… 12:00"
-    assert rows[1] == "Sat 28 Nov 2026"
+    assert rows[0] == "Alice Martin    12:00"  # the whole name, never cut with room to spare
+    assert rows[1] == "Sat 28 Nov    Ext 101"
     assert "3 calls to make" in rows
 
 
