@@ -69,7 +69,8 @@ def _e164(text: str, region: str | None) -> str:
     if reason not in (
         phonenumbers.ValidationResult.IS_POSSIBLE,
         phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-    ):
+    ) or not phonenumbers.is_valid_number(parsed):
+        # Said before dialling, rather than a provider's "not found" after ringing nowhere.
         raise NumberError("Not a valid number")
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
@@ -109,17 +110,22 @@ def normalize(number: str, region: str | None) -> str | None:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-def display(number: str, region: str | None) -> str:
-    """How a number reads on the screen: national format inside the phone's own region,
-    international format elsewhere, extensions and unknown text as they are."""
-    if not number.startswith("+"):
-        return number
+def display(number: str, region: str | None,
+            max_extension_digits: int = DEFAULT_MAX_EXTENSION_DIGITS) -> str:
+    """How a number reads on every screen (pre-dial, calling, in call, Recent, the queue): a
+    valid number in national format inside the phone's own region and international format
+    elsewhere; extensions, service codes and anything not (yet) a valid number as typed."""
+    raw = number.strip()
+    digits = "".join(c for c in raw if c.isdigit())
+    if not digits or "*" in raw or "#" in raw or \
+            (not raw.startswith("+") and len(digits) <= max_extension_digits):
+        return raw
     try:
-        parsed = phonenumbers.parse(number, None)
+        parsed = phonenumbers.parse(raw, None if raw.startswith("+") else region)
     except phonenumbers.NumberParseException:
-        return number
-    if not phonenumbers.is_possible_number(parsed):
-        return number
+        return raw
+    if not phonenumbers.is_valid_number(parsed):
+        return raw
     own = region and phonenumbers.region_code_for_number(parsed) == region.upper()
     fmt = (
         phonenumbers.PhoneNumberFormat.NATIONAL if own

@@ -910,7 +910,8 @@ def hold_changed(step: Step, event: HoldChanged) -> None:
 
 
 def transfer_done(step: Step, event: TransferSucceeded) -> None:
-    target = numbers.display(step.active.transfer_target or "", step.settings.region)
+    target = numbers.display(step.active.transfer_target or "", step.settings.region,
+                             step.settings.max_extension_digits)
     _end_call(step, "answered", "transferred", f"Transferred to {target}")
 
 

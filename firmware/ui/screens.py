@@ -93,7 +93,8 @@ def _duration(seconds: int) -> str:
 
 
 def _number(snap: Snapshot, number: str) -> str:
-    return numbers.display(number, snap.settings.region)
+    """One spelling per number on every screen (numbers.display)."""
+    return numbers.display(number, snap.settings.region, snap.settings.max_extension_digits)
 
 
 def _status(snap: Snapshot) -> str:
@@ -162,7 +163,9 @@ def _idle(snap: Snapshot) -> list[Row]:
 def _dialing(snap: Snapshot) -> list[Row]:
     s = snap.state
     found = matches(s)
-    rows = [Row(_tail(s.entry)) if s.entry else Row("Dial a number" if s.off_hook else "")]
+    # The typed digits, spelt as every other screen will spell the number once it is valid.
+    rows = [Row(_tail(_number(snap, s.entry))) if s.entry else
+            Row("Dial a number" if s.off_hook else "")]
     if found:
         # `D` (and lifting the handset) call the digits typed; a contact they spell is another
         # choice, on its own row with the key that picks it, never shown as what `D` calls.
@@ -277,7 +280,7 @@ def _transfer(snap: Snapshot) -> list[Row]:
     # Who is being moved, then the target line as typed so far (never a name that could read
     # as the target before anything is typed).
     rows = [Row(_fit(f"Caller: {call.name or _number(snap, call.remote)}")),
-            Row(_tail(f"To: {s.entry or '_'}")), *_wrap(s.message)]
+            Row(_tail(f"To: {_number(snap, s.entry) if s.entry else '_'}")), *_wrap(s.message)]
     return [_header(title, _duration(snap.call_seconds())), *_content(rows),
             Row("A/D:send C:cancel")]
 

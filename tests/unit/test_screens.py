@@ -114,3 +114,34 @@ def test_a_recent_call_without_a_name_says_its_number_once():
     d.keys("B", long=True)
     rows = screens.lines(d.phone.snapshot())
     assert sum("0470 99 99 99" in r for r in rows) == 1, rows
+
+
+def test_one_number_one_spelling_on_every_screen():
+    from firmware.events import CallEnded, PlaceCall
+    from tests.phonekit import Driver
+
+    d = Driver().registered()
+    d.keys("+3225551212")
+    seen = {"pre-dial": screens.lines(d.phone.snapshot())[1]}
+    d.keys("D")
+    seen["calling"] = screens.lines(d.phone.snapshot())[1]
+    call_id = d.connect_outgoing()
+    seen["in call"] = screens.lines(d.phone.snapshot())[1]
+    d.feed(CallEnded(call_id, "bye"))
+    d.keys("B", long=True)
+    seen["recent"] = screens.lines(d.phone.snapshot())[1].lstrip("> ")
+    assert set(seen.values()) == {"02 555 12 12"}, seen  # national: a number of [phone] region
+    assert d.of(PlaceCall)[-1].target == "+3225551212"  # E.164 on the wire, whatever is shown
+    d2 = Driver().registered()
+    d2.keys("+33142278186")
+    assert screens.lines(d2.phone.snapshot())[1] == "+33 1 42 27 81 86"  # another country's
+
+
+def test_a_number_not_valid_in_the_region_is_said_before_dialling():
+    from firmware.events import PlaceCall
+    from tests.phonekit import Driver
+
+    d = Driver().registered()
+    d.keys("0401234567D")  # the length of a Belgian mobile, but no such range
+    assert d.of(PlaceCall) == []
+    assert "Not a valid number" in screens.lines(d.phone.snapshot())
