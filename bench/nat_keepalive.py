@@ -15,6 +15,7 @@ the WAN calls each of them. Needs root (network namespaces).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -71,9 +72,10 @@ def rings(caller: Baresip, uri: str, check: object, timeout: float = 10.0) -> bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
+    parser.add_argument("--keep", help="a folder to keep the logs in")
     args = parser.parse_args()
     office = office_or_fail()
-    with tempfile.TemporaryDirectory() as tmp:
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()) as tmp:
         work = Path(tmp)
         wav = tone_wav(work / "tone.wav", 440, 30)
         kam = desk = bob = theirs = None

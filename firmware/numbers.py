@@ -134,6 +134,22 @@ def display(number: str, region: str | None,
     return str(phonenumbers.format_number(parsed, fmt))
 
 
+def in_country(number: str, country: str | None) -> str:
+    """A number stored without `+` read as a number of `country` (its partner's, e.g. "NL"):
+    E.164 when that makes a valid number there, else the number unchanged (it is then read
+    as a number of the phone's own region, as before)."""
+    raw = number.strip()
+    if raw.startswith("+") or not country or not is_region(country):
+        return number
+    try:
+        parsed = phonenumbers.parse(raw, country.upper())
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_valid_number(parsed):
+        return number
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
 def is_region(code: str) -> bool:
     """True for an ISO country code phonenumbers knows (e.g. "BE")."""
     return code.upper() in phonenumbers.SUPPORTED_REGIONS

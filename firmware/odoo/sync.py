@@ -159,6 +159,7 @@ class OdooSync:
     ) -> None:
         self.config = config
         self.region = region
+        self._country: dict[int, str] = {}  # partner id -> ISO country ("" = none known)
         self.store = Store(state_dir / "odoo.sqlite")
         self.client = OdooClient(config.url, config.database, config.login,
                                  config.api_key.reveal(), timeout=config.timeout_seconds)
@@ -378,6 +379,10 @@ class OdooSync:
             entries = self._queue_community(today)
         pending = self.store.pending_activity_ids()
         entries = [e for e in entries if e.id not in pending and e.number]
+        countries = self._countries({e.partner_id for e in entries
+                                     if e.partner_id and not e.number.startswith("+")})
+        entries = [dataclasses.replace(e, number=numbers.in_country(
+            e.number, countries.get(e.partner_id or 0))) for e in entries]
         self.store.put("queue", [entry_to_json(e) for e in entries])
         self._post(QueueUpdated(tuple(entries)))
         self.syncs += 1
@@ -500,8 +505,31 @@ class OdooSync:
                 nums = tuple(n for n in (_text(p.get("phone")), _text(p.get("mobile"))) if n)
                 if nums and _text(p.get("name")):
                     contacts.append(Contact(int(p["id"]), _text(p["name"]), nums, int(p["id"])))
+        countries = self._countries({c.partner_id for c in contacts if c.partner_id and
+                                     not all(n.startswith("+") for n in c.numbers)}, fresh=True)
+        contacts = [dataclasses.replace(c, numbers=tuple(
+            numbers.in_country(n, countries.get(c.partner_id or 0)) for n in c.numbers))
+            for c in contacts]
         self.store.put("contacts", [contact_to_json(c) for c in contacts])
         self._post(ContactsUpdated(tuple(contacts)))
+
+    def _countries(self, partner_ids: set[int], fresh: bool = False) -> dict[int, str]:
+        """The country of each partner whose number has no `+`: "020 123 4567" of a Dutch
+        partner is +31 20 123 4567, not a number of the phone's region. Kept between syncs
+        (a queue sync asks only for partners it has not seen; the contacts' refresh asks
+        again for all). A server that cannot say leaves the numbers as they are."""
+        wanted = partner_ids if fresh else partner_ids - self._country.keys()
+        if wanted:
+            try:
+                rows = self.client.call("res.partner", "search_read",
+                                        [["id", "in", sorted(wanted)]], fields=["country_code"])
+            except OdooError as exc:
+                log.info("partners' countries unknown (%s): their numbers read as of %s", exc,
+                         self.region or "the phone's region")
+                return {}
+            self._country.update(dict.fromkeys(wanted, ""))
+            self._country.update({int(r["id"]): _text(r.get("country_code")) for r in rows})
+        return {pid: code for pid in partner_ids if (code := self._country.get(pid))}
 
     def _do_lookups(self) -> None:
         while True:

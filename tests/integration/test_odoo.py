@@ -130,13 +130,14 @@ def test_todays_queue_holds_only_my_due_calls_with_numbers(double: OdooDouble, m
     by_id = {e.id: e for e in update.entries}
     assert set(by_id) == TODAY_IDS  # no future, no Bob's, no email, no number-less
     lead = by_id[101]
-    assert (lead.name, lead.number, lead.summary) == ("Zoë Dupont", "0470 12 34 56",
+    # Numbers without + are read in their partner's country (here BE) and kept as E.164.
+    assert (lead.name, lead.number, lead.summary) == ("Zoë Dupont", "+32470123456",
                                                      "Follow up on the quote")
     assert (lead.model, lead.res_id, lead.partner_id, lead.overdue) == ("crm.lead", 31, 51,
                                                                         False)
     ticket = by_id[102]  # the ticket has no number of its own: its partner's
     assert (ticket.name, ticket.number, ticket.overdue, ticket.due) == (
-        "Ingrid Jansen", "020 123 4567", True, "2026-11-26")
+        "Ingrid Jansen", "+31201234567", True, "2026-11-26")  # her country: NL
     assert by_id[107].name == "Łukasz Nowak" and by_id[107].number == "+48 601 234 567"
     task = by_id[103]
     assert task.summary == "Install the phones"  # no summary: what the task is about

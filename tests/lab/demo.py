@@ -4,7 +4,10 @@ the phone in this terminal. Ctrl-C (or `q`) stops the phone and everything the d
 - Kamailio on 127.0.0.1:5060 is the provider; every `+` number nobody has is routed to the
   outside line (user 9000, a baresip that answers).
 - Bob (102) and Carol (103) are colleagues (baresip, they answer at once): call them, transfer
-  callers to them. Bob calls you 20 s after the start, so there is a call to answer.
+  callers to them. Bob calls you 20 s after the phone registered, so there is a call to answer.
+- Before anything starts, every port the demo needs is checked: a taken one is named with the
+  program that holds it. Each part says when it is up; the phone starts as soon as the exchange
+  and Odoo are, while the colleagues register beside it.
 - The Odoo test double on 127.0.0.1:8069 holds a realistic day of call activities.
 - The phone is `deskphone simulate` with config/simulator.toml plus the Odoo section; audio on
   this machine's sound card when PortAudio finds one, silence otherwise.
@@ -24,13 +27,83 @@ import threading
 import time
 from pathlib import Path
 
-from tests.lab.lab import Baresip, Kamailio, tone_wav
+from tests.lab.lab import PHONE_IP, Baresip, Kamailio, tone_wav
 from tests.odoo_double import ALICE, DATABASE, KEYS, OdooDouble
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / \
     "deskphone" / "demo"
 PEERS = {"102": (5070, "Bob"), "103": (5080, "Carol"), "9000": (5090, "outside line")}
+CONTROL = "http://127.0.0.1:8089"
+
+
+def needed_ports() -> list[tuple[str, str, int, str]]:
+    """(udp|tcp, address, port, what for) of everything the demo binds."""
+    ports = [("udp", "127.0.0.1", 5060, "the exchange (Kamailio)"),
+             ("tcp", "127.0.0.1", 5060, "the exchange (Kamailio)"),
+             ("tcp", "127.0.0.1", 8069, "Odoo"),
+             ("udp", PHONE_IP, 5060, "the phone's SIP"),
+             ("tcp", "127.0.0.1", 8089, "the phone's control API")]
+    for user, (port, name) in PEERS.items():
+        ports += [("udp", "127.0.0.1", port, f"{name} ({user})"),
+                  ("tcp", "127.0.0.1", port + 2, f"{name}'s control ({user})")]
+    return ports
+
+
+def holder(kind: str, ip: str, port: int) -> str:
+    """Who holds ip:port, as `ss` names it ("kamailio (pid 1234)"), or "another program"."""
+    try:
+        out = subprocess.run(["ss", "-Hanp", "-u" if kind == "udp" else "-t"],
+                             capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "another program"
+    for line in out.splitlines():
+        words = line.split()
+        local = next((w for w in words if w.endswith(f":{port}")), None)
+        if local is None or local.rsplit(":", 1)[0] not in (ip, "0.0.0.0", "*", "[::]"):
+            continue
+        if 'users:(("' in line:
+            name = line.split('users:(("', 1)[1].split('"', 1)[0]
+            pid = line.split("pid=", 1)[1].split(",", 1)[0] if "pid=" in line else "?"
+            return f"{name} (pid {pid})"
+    return "another program"
+
+
+def taken_ports() -> list[str]:
+    """What stands in the demo's way, one line each; empty when every port is free."""
+    import socket
+
+    problems = []
+    for kind, ip, port, what in needed_ports():
+        sock = socket.socket(socket.AF_INET,
+                             socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
+        try:
+            if kind == "tcp":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((ip, port))
+        except OSError:
+            problems.append(f"{ip}:{port} ({kind}, for {what}) is taken by "
+                            f"{holder(kind, ip, port)}")
+        finally:
+            sock.close()
+    return problems
+
+
+def registered(timeout: float) -> bool:
+    """Wait until the phone says it is registered (its control API)."""
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{CONTROL}/state", timeout=2) as reply:
+                if json.load(reply).get("registration") == "registered":
+                    return True
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def has_sound_card() -> bool:
@@ -80,19 +153,34 @@ def main() -> int:
         print(f"{PEERS[who][1]} ({who}) is calling the phone")
         return 0
     STATE.mkdir(parents=True, exist_ok=True)
+    problems = taken_ports()
+    if problems:
+        for line in problems:
+            print(f"deskphone demo: {line}", file=sys.stderr)
+        print("Stop it (or them) and run the demo again; nothing was started.", file=sys.stderr)
+        return 1
     started: list[object] = []
     log = STATE / "demo.log"
+    began = time.monotonic()
+
+    phone_up = threading.Event()
+
+    def say(text: str) -> None:
+        line = f"deskphone demo: {text} ({time.monotonic() - began:.1f} s)"
+        if phone_up.is_set():  # the phone draws on the terminal now: its log takes the rest
+            with log.open("a") as out:
+                print(line, file=out, flush=True)
+        else:
+            print(line, flush=True)
+
     print(f"deskphone demo: starting the local exchange (logs in {STATE})", flush=True)
+    sound: list[bool] = []
+    probe = threading.Thread(target=lambda: sound.append(has_sound_card()), daemon=True)
+    probe.start()  # PortAudio takes seconds to look: meanwhile the exchange comes up
     try:
         kam = Kamailio(STATE / "kamailio", port=5060, outside_line=True).start()
         started.append(kam)
-        voice = tone_wav(STATE / "voice.wav", 440, 3600, level=0.1)
-        peers = {}
-        for user, (port, _) in PEERS.items():
-            peer = Baresip(STATE / f"baresip-{user}", user, port, port + 2, voice, "auto").start()
-            started.append(peer)
-            peer.registered()
-            peers[user] = peer
+        say("exchange (Kamailio) up on 127.0.0.1:5060")
         double = OdooDouble(today=dt.date.today(), port=8069)
         for pid, (user, (_, name)) in zip((91, 92), list(PEERS.items())[:2], strict=True):
             # The colleagues are contacts too, so their calls ring with their names.
@@ -102,17 +190,48 @@ def main() -> int:
                 "display_name": name}
         double.start()
         started.append(double)
-        audio = "pyaudio" if has_sound_card() else "null"
+        say("Odoo up on 127.0.0.1:8069")
+        voice = tone_wav(STATE / "voice.wav", 440, 3600, level=0.1)
+        peers: dict[str, Baresip] = {}
+        failures: list[str] = []
+
+        def colleague(user: str, port: int, name: str) -> None:
+            try:
+                peer = Baresip(STATE / f"baresip-{user}", user, port, port + 2, voice,
+                               "auto").start()
+                started.append(peer)
+                peer.registered()
+                peers[user] = peer
+            except Exception as exc:  # said, and the rest of the demo goes on
+                failures.append(f"{name} ({user}): {exc}")
+
+        colleagues = [threading.Thread(target=colleague, args=(user, port, name), daemon=True)
+                      for user, (port, name) in PEERS.items()]
+        for t in colleagues:
+            t.start()
+        probe.join(timeout=20)
+        audio = "pyaudio" if sound and sound[0] else "null"
         cfg = config(audio)
 
-        def bob_calls() -> None:
+        def office_day() -> None:
+            if registered(120):
+                say("the phone is registered")
+            else:
+                say("the phone did not register: Bob will not call (see demo.log)")
+                return
+            for t in colleagues:
+                t.join(timeout=30)
+            for failure in failures:
+                say(f"not started: {failure}")
+            say("colleagues registered: Bob 102, Carol 103, outside line for + numbers; "
+                "Bob (102) calls you in 20 s")
             time.sleep(20)
             with contextlib.suppress(Exception):
                 peers["102"].command("dial", "sip:101@127.0.0.1:5060")
 
-        threading.Thread(target=bob_calls, daemon=True).start()
-        print("exchange up: Bob 102, Carol 103, outside line for + numbers; Odoo on :8069",
-              flush=True)
+        threading.Thread(target=office_day, daemon=True).start()
+        say(f"starting the phone (sound: {audio}); what follows is in {log}")
+        phone_up.set()
         with log.open("a") as err:
             phone = subprocess.Popen([sys.executable, "-m", "firmware", "simulate", "--config",
                                       str(cfg)], cwd=ROOT, stderr=err)
@@ -123,8 +242,6 @@ def main() -> int:
                 return phone.wait(timeout=10)
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"deskphone demo: {exc}", file=sys.stderr)
-        print("Is port 5060 or 8069 taken (a system Kamailio or Odoo)? Stop it and retry.",
-              file=sys.stderr)
         return 1
     finally:
         for part in reversed(started):

@@ -83,9 +83,16 @@ def tone_wav(path: Path, freq: float = 440.0, seconds: float = 60.0, level: floa
     import struct
 
     rate = 8000
-    frames = b"".join(struct.pack("<h", int(level * 32767 * math.sin(2 * math.pi * freq * n /
+    # One second, repeated: a whole number of cycles per second joins seamlessly, and an
+    # hour of tone takes milliseconds instead of the quarter of a minute a sample loop took.
+    second = b"".join(struct.pack("<h", int(level * 32767 * math.sin(2 * math.pi * freq * n /
                                                                      rate)))
-                      for n in range(int(rate * seconds)))
+                      for n in range(rate))
+    whole, rest = divmod(int(rate * seconds), rate)
+    frames = second * whole + second[: rest * 2]
+    if freq != int(freq):  # not whole cycles per second: computed sample by sample
+        frames = b"".join(struct.pack("<h", int(level * 32767 * math.sin(
+            2 * math.pi * freq * n / rate))) for n in range(int(rate * seconds)))
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

@@ -70,6 +70,9 @@ def test_the_demo_runs_the_office_and_stops_it(tmp_path: Path) -> None:
         assert state["screen"][0].startswith("Alice Martin")
         assert state["screen"][1].endswith("Ext 101")
         assert any("calls to make" in line for line in state["screen"])
+        # Each part said when it was up; Bob's call waits for the phone to be registered.
+        told = (tmp_path / "deskphone" / "demo" / "demo.log").read_text()
+        assert told.index("the phone is registered") < told.index("Bob (102) calls you")
         # Call the outside line through a queue entry's + number ... and hang up.
         http("POST", f"{BASE}/keys", {"keys": "BD"})
         wait_for(lambda: (c := http("GET", f"{BASE}/state")[1]["call"]) and
@@ -91,3 +94,23 @@ def test_the_demo_runs_the_office_and_stops_it(tmp_path: Path) -> None:
                 proc.wait()
         os.close(master)
         time.sleep(0.1)
+
+
+def test_the_demo_names_a_taken_port_and_what_holds_it_before_starting_anything(
+        tmp_path: Path) -> None:
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        squatter.bind(("127.0.0.2", 5060))  # e.g. a phone left running from another session
+    except OSError:
+        pytest.skip("127.0.0.2:5060 is already taken on this machine")
+    try:
+        env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "HOME": str(tmp_path)}
+        done = subprocess.run([sys.executable, "-m", "tests.lab.demo"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        squatter.close()
+    assert done.returncode == 1
+    assert "127.0.0.2:5060 (udp, for the phone's SIP) is taken by " in done.stderr, done.stderr
+    assert f"(pid {os.getpid()})" in done.stderr  # the program that holds it, by its PID
+    assert "nothing was started" in done.stderr
+    assert not list(tmp_path.glob("deskphone/demo/kamailio"))  # and indeed nothing was

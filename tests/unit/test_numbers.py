@@ -67,3 +67,20 @@ def test_t9_folds_accents_and_special_letters():
 def test_digit_forms_cover_stored_national_and_e164():
     forms = numbers.digit_forms("+32 470 12 34 56", "BE")
     assert "0470123456" in forms and "32470123456" in forms
+
+
+def test_a_stored_number_is_read_in_its_partner_s_country():
+    assert numbers.in_country("020 123 4567", "NL") == "+31201234567"
+    assert numbers.in_country("020 123 4567", "nl") == "+31201234567"
+    assert numbers.in_country("+32 470 12 34 56", "NL") == "+32 470 12 34 56"  # has its own
+    assert numbers.in_country("020 123 4567", None) == "020 123 4567"  # no country: as stored
+    assert numbers.in_country("020 123 4567", "XX") == "020 123 4567"
+    assert numbers.in_country("12", "NL") == "12"  # not a number there
+    assert numbers.display("+31201234567", "BE") == "+31 20 123 4567"
+
+
+def test_display_of_stored_and_typed_numbers():
+    assert numbers.display("0470 12 34 56", "BE") == "0470 12 34 56"
+    assert numbers.display("0470123456", "BE") == "0470 12 34 56"
+    assert numbers.display("+32470123", "BE") == "+32470123"  # not a number yet: as typed
+    assert numbers.display("*97", "BE") == "*97"
