@@ -71,7 +71,9 @@ def test_the_demo_runs_the_office_and_stops_it(tmp_path: Path) -> None:
         assert state["screen"][1].endswith("Ext 101")
         assert any("calls to make" in line for line in state["screen"])
         # Each part said when it was up; Bob's call waits for the phone to be registered.
-        told = (tmp_path / "deskphone" / "demo" / "demo.log").read_text()
+        demo_log = tmp_path / "deskphone" / "demo" / "demo.log"
+        told = wait_for(lambda: "calls you" in (t := demo_log.read_text()) and t,
+                        what="the demo telling Bob's call")
         assert told.index("the phone is registered") < told.index("Bob (102) calls you")
         # Call the outside line through a queue entry's + number ... and hang up.
         http("POST", f"{BASE}/keys", {"keys": "BD"})
