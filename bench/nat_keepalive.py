@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.desk import start
 from tests.lab.lab import Baresip, Kamailio, tone_wav
-from tests.lab.netns import WAN_SERVER, inside, office_or_fail
+from tests.lab.netns import LAN_PHONE, WAN_SERVER, inside, office_or_fail
 
 OURS, THEIRS = 5060, 5080  # SIP ports in the LAN: our phone, baresip
 
@@ -47,8 +47,9 @@ def counters(router: str) -> dict[str, tuple[int, int]]:
 def count_at_the_router(router: str) -> None:
     rules = "table inet tally {\n chain through {\n  type filter hook forward priority 0;\n"
     for who, port in (("ours", OURS), ("baresip", THEIRS)):
-        rules += (f'  udp sport {port} counter comment "{who}_out"\n'
-                  f'  udp dport {port} counter comment "{who}_in"\n')
+        # By the LAN end of the flow only: the server's port is 5060 too.
+        rules += (f'  ip saddr {LAN_PHONE} udp sport {port} counter comment "{who}_out"\n'
+                  f'  ip daddr {LAN_PHONE} udp dport {port} counter comment "{who}_in"\n')
     rules += " }\n}\n"
     subprocess.run(["ip", "netns", "exec", router, "nft", "-f", "-"], input=rules, text=True,
                    check=True)
@@ -93,7 +94,7 @@ def main() -> None:
                 (work / "theirs").mkdir()
                 (work / "theirs" / "uuid").write_text("6d4e3f1a-5b2c-4d8e-9f0a-1b2c3d4e5f60")
                 theirs = Baresip(work / "theirs", "103", THEIRS, THEIRS + 2, wav,
-                                 ip="10.77.1.2", proxy_ip=WAN_SERVER, apps=("uuid.so",),
+                                 ip=LAN_PHONE, proxy_ip=WAN_SERVER, apps=("uuid.so",),
                                  params=f';sipnat=outbound;outbound="sip:{WAN_SERVER}:5060;'
                                         f'transport=udp"').start()
                 theirs.registered()
