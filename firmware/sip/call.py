@@ -26,6 +26,7 @@ from firmware.events import (
     TransferSucceeded,
 )
 from firmware.sip import sdp
+from firmware.sip.capabilities import advertise
 from firmware.sip.identity import Identity
 from firmware.sip.media import RtpSession
 from firmware.sip.message import (
@@ -104,6 +105,9 @@ class SipCall:
         self.held_local = False
         self.held_remote = False
         self.media_moved = False
+        # Our 200 carried the offer (their INVITE or re-INVITE had none): the answer comes in
+        # their ACK (RFC 3264, RFC 3261 13.2.1).
+        self.offer_in_ok = False
         self.sdp_version = 1
         self.session = sdp.session_id()
         self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
@@ -413,6 +417,8 @@ class SipCall:
             for rr in req.all("Record-Route"):
                 resp.add("Record-Route", rr)
             resp.add("Contact", self.me.contact())
+        if (req.method in ("INVITE", "OPTIONS") and 200 <= status < 300) or status == 405:
+            advertise(resp)
         resp.add("Server", self.me.user_agent)
         if body:
             resp.add("Content-Type", "application/sdp")
@@ -447,6 +453,15 @@ class SipCall:
     def answer(self) -> None:
         if self.state != "early" or self.invite is None:
             return
+        if not self.invite.body.strip():
+            # A delayed offer (PBXes send it after a transfer, 3PCC): we offer in the 200.
+            port = self.rtp.port or self.rtp.open()
+            body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version)
+            self.state = "confirmed"
+            self.offer_in_ok = True
+            self._respond(200, "OK", body)
+            self.post(CallAnswered(self.phone_id))
+            return
         try:
             media = sdp.parse(self.invite.body)
         except sdp.SdpError as exc:
@@ -478,10 +493,29 @@ class SipCall:
             self._respond(487, "Request Terminated")
             self._end("cancelled", "")
 
-    def acked(self) -> None:
+    def acked(self, ack: Message | None = None) -> None:
         if self.ok_timer is not None:
             self.ok_timer.cancel()
             self.ok_timer = None
+        if not self.offer_in_ok or ack is None:
+            return
+        self.offer_in_ok = False
+        try:
+            media = sdp.parse(ack.body)
+        except sdp.SdpError as exc:
+            # No usable answer to our offer: the session cannot be (RFC 3264 5): end it.
+            log.warning("call %s: the ACK answers our offer with no usable audio (%s)",
+                        self.call_id, exc)
+            self.state = "ending"
+            self.send_in_dialog("BYE", on_final=lambda r: None)
+            self._end("error", "no audio in the answer")
+            return
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        held = media.direction in ("sendonly", "inactive")
+        self.rtp.held = held or self.held_local
+        if held != self.held_remote:
+            self.held_remote = held
+            self.post(HoldChanged(self.phone_id, held, by_remote=True))
 
     # ------------------------------------------------------------------ in the call
 
@@ -490,7 +524,7 @@ class SipCall:
         number = req.cseq[0]
         reply_to = addr
         if req.method == "ACK":
-            self.acked()
+            self.acked(req)
             return
         if number < self.remote_cseq and req.method != "CANCEL":
             resp = self._response(500, "Server Internal Error", req)
@@ -518,10 +552,20 @@ class SipCall:
             self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
                                            reply_to)
             return
-        direction = "sendrecv"
-        if media is not None:
-            self.rtp.update(media.address, media.port, media.codec, media.dtmf, media.ptime)
-            direction = media.direction
+        if media is None:
+            # A re-INVITE without an offer (RFC 3264 8): we offer again, everything we can
+            # play; the ACK brings the answer (acked).
+            self.sdp_version += 1
+            body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
+                             direction="sendonly" if self.held_local else "sendrecv")
+            contact = req.get("Contact")
+            if contact:
+                self.remote_target = address(contact).uri
+            self.offer_in_ok = True
+            self.transport.respond(req, self._response(200, "OK", req, body), reply_to)
+            return
+        self.rtp.update(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        direction = media.direction
         held = direction in ("sendonly", "inactive")
         self.sdp_version += 1
         ours = "sendonly" if self.held_local else "sendrecv"

@@ -38,6 +38,7 @@ log = logging.getLogger("sip")
 
 WRONG_PASSWORD_RETRY = 60.0
 FIRST_BACKOFF = 2.0
+MAX_RETRY_AFTER = 3600  # seconds: a Retry-After longer than an hour is read as an hour
 STUN_PORT = 3478
 STUN_WAITS = (0.5, 1.0, 2.0)  # a Binding request sent three times: 3.5 s at most
 
@@ -356,7 +357,13 @@ class Registration:
             self._register()
             return
         if resp.status >= 300:
-            self._retry(f"Registrar said {resp.status} {resp.reason}")
+            after = resp.get("Retry-After").split(";")[0].split("(")[0].strip()
+            if after.isdigit() and resp.status in (404, 413, 480, 486, 500, 503, 600, 603):
+                # RFC 3261 21.5.4/20.33: the registrar says when to come back; not before.
+                self._retry(f"Registrar said {resp.status} {resp.reason}",
+                            at=min(int(after), MAX_RETRY_AFTER))
+            else:
+                self._retry(f"Registrar said {resp.status} {resp.reason}")
             return
         if self._learn(resp):
             log.info("SIP: the provider sees us at %s: registering that Contact",
@@ -428,11 +435,14 @@ class Registration:
         if self.registered_until == until and self.status[0] == "registered":
             self._set("registering", "Registration expired")
 
-    def _retry(self, reason: str) -> None:
+    def _retry(self, reason: str, at: float | None = None) -> None:
         """Try again after a wait doubling from 2 s to the cap, each one randomised to
-        50-100 % so that a fleet of phones does not stampede a registrar that returns."""
+        50-100 % so that a fleet of phones does not stampede a registrar that returns; or,
+        when the registrar said when (`at`, its Retry-After), that long and up to 10 % more."""
         self._backoff = min(self.backoff_max, max(FIRST_BACKOFF, self._backoff * 2))
         wait = self._backoff * random.uniform(0.5, 1.0)
+        if at is not None:
+            wait = at * random.uniform(1.0, 1.1)
         if time.monotonic() >= self.registered_until:
             self._set("registering", reason)
         log.warning("SIP: %s; retrying in %.1f s", reason, wait)

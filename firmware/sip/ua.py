@@ -41,7 +41,9 @@ from firmware.events import (
     Transfer,
     TransferFailed,
 )
+from firmware.sip import sdp
 from firmware.sip.call import Audio, SipCall
+from firmware.sip.capabilities import advertise, unsupported
 from firmware.sip.dns import Resolver
 from firmware.sip.identity import Identity
 from firmware.sip.message import Message, address, new_tag
@@ -216,12 +218,29 @@ class UserAgent:
             return
         if existing is not None:
             return  # the same INVITE by another path; its first copy is being handled
+        lacking = unsupported(req)
+        if lacking:
+            # RFC 3261 8.2.2.3: a required extension we do not do is refused before ringing.
+            log.info("SIP: INVITE requires %s: 420", ", ".join(lacking))
+            self._reply(req, addr, 420, "Bad Extension", [("Unsupported", ", ".join(lacking))])
+            return
+        if req.body.strip():
+            try:
+                sdp.parse(req.body)
+            except sdp.SdpError as exc:
+                # Nothing in the offer we can play: say so now; the phone never rings for a
+                # call it could not answer (RFC 3261 305 warning: incompatible media).
+                log.info("SIP: INVITE from %s refused with 488: %s", req.get("From")[:60], exc)
+                self._reply(req, addr, 488, "Not Acceptable Here",
+                            [("Warning", f'305 {self.me.local_ip} "Incompatible media format"')])
+                return
         call = self._new_call(f"sip-{next(self._ids)}", req.call_id, "in")
         call.offer(req, addr)
         remote = address(req.get("From"))
         self.post(IncomingCall(call.phone_id, remote.user or remote.uri, remote.display or None))
 
-    def _reply(self, req: Message, addr: Addr, status: int, reason: str) -> None:
+    def _reply(self, req: Message, addr: Addr, status: int, reason: str,
+               extra: list[tuple[str, str]] | None = None) -> None:
         resp = Message(status=status, reason=reason)
         for via in req.all("Via"):
             resp.add("Via", via)
@@ -231,6 +250,10 @@ class UserAgent:
         resp.add("Call-ID", req.call_id)
         resp.add("CSeq", req.get("CSeq"))
         resp.add("Server", self.me.user_agent)
+        for name, value in extra or ():
+            resp.add(name, value)
+        if status == 405 or (req.method == "OPTIONS" and status < 300):
+            advertise(resp)  # what we do instead, or what we can do
         self.transport.respond(req, resp, addr)
 
     def _stray(self, resp: Message, addr: Addr) -> None:

@@ -342,12 +342,25 @@ def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 
          timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run a SIPp scenario from tests/lab/sipp/ once; its exit code is its verdict (0 = every
     call went as scripted)."""
-    port = free_udp(local_ip)
-    return subprocess.run(
-        ["sipp", target, "-sf", str(HERE / "sipp" / scenario), "-i", local_ip, "-p", str(port),
-         "-m", str(calls), "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
-         "-trace_err"],
-        capture_output=True, text=True, timeout=timeout + 10, cwd=workdir)
+    proc = sipp_start(scenario, target, local_ip, workdir, calls=calls, timeout=timeout)
+    out, err = proc.communicate(timeout=timeout + 10)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def sipp_start(scenario: str, target: str | None, local_ip: str, workdir: Path,
+               port: int | None = None, calls: int = 1, timeout: float = 20.0,
+               media_port: int | None = None) -> subprocess.Popen[str]:
+    """SIPp running a scenario in the background: towards `target` (a UAC), or, without one,
+    waiting on `local_ip`:`port` for the phone (a UAS: the provider the phone registers
+    with). `communicate()` gives its output; its exit code is its verdict."""
+    port = port or free_udp(local_ip)
+    args = ["sipp", *([target] if target else []), "-sf", str(HERE / "sipp" / scenario),
+            "-i", local_ip, "-p", str(port), "-m", str(calls), "-timeout", f"{int(timeout)}s",
+            "-timeout_error", "-nostdin", "-trace_err"]
+    if media_port:
+        args += ["-mp", str(media_port)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=workdir)
 
 
 def free_udp(ip: str) -> int:

@@ -1,0 +1,95 @@
+"""Dialects of SIP that PBXes speak every day, scripted with SIPp through the lab's Kamailio
+(or SIPp as the provider itself): what the far end received is SIPp's verdict, what the
+person saw is the phone's."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from firmware.events import CallAnswered, IncomingCall
+from tests.helpers import wait_for
+from tests.lab.fixtures import LabPhone, free_udp
+from tests.lab.lab import need, sipp, sipp_start
+
+pytestmark = pytest.mark.lab
+SIPP_IP = "127.0.0.3"
+
+
+def _verdict(done) -> str:
+    return (done.stdout or "")[-2000:] + (done.stderr or "")[-2000:]
+
+
+def test_an_invite_requiring_an_unknown_extension_gets_420_and_never_rings(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    done = sipp("require_unknown.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir)
+    assert done.returncode == 0, _verdict(done)  # 420 with Unsupported: x-fictional-ext
+    assert phone.saw(IncomingCall) == [] and phone.state.mode == "idle"
+
+
+def test_an_offer_of_codecs_the_phone_lacks_gets_488_at_once_and_never_rings(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    done = sipp("g729_only.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir)
+    assert done.returncode == 0, _verdict(done)  # 488 with a 305 Warning, and no 180 first
+    assert phone.saw(IncomingCall) == [] and phone.state.mode == "idle"
+
+
+def test_a_delayed_offer_is_answered_with_our_offer_and_the_ack_s_answer_is_used(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    media = free_udp(SIPP_IP)
+    run = sipp_start("delayed_offer.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
+                     timeout=40, media_port=media)
+    try:
+        phone.until(lambda s: s.mode == "ringing", "ringing for an INVITE without SDP")
+        phone.lift()
+        wait_for(lambda: phone.saw(CallAnswered), what="answered")
+        # The ACK's answer tells where to send: SIPp's media port.
+        wait_for(lambda: any(c.rtp.remote == (SIPP_IP, media)
+                             for c in phone.account.calls.values()),
+                 what="RTP aimed at the address the ACK's SDP gave")
+        out, err = run.communicate(timeout=40)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, out[-2000:] + err[-2000:]  # our 200 offered PCMU and PCMA
+    phone.until(lambda s: s.call is None, "the call ended by Bob's BYE")
+
+
+def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    port = free_udp(SIPP_IP)
+    run = sipp_start("register_retry_after.xml", None, SIPP_IP, lab_dir, port=port, timeout=40)
+    provider = SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
+    try:
+        time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0)
+        phone.until(lambda s: s.registration_reason == "Registrar said 503 Service Unavailable",
+                    "the 503 on screen")
+        refused = time.monotonic()
+        phone.registered(timeout=20)
+        waited = time.monotonic() - refused
+        out, err = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 0, out[-2000:] + err[-2000:]
+    assert waited >= 5.5  # Retry-After: 6 (the backoff alone would have tried after 1-2 s)
+
+
+def test_options_are_answered_with_what_the_phone_can_do(kamailio, lab_phone,
+                                                          lab_dir: Path) -> None:
+    need("sipp")
+    lab_phone(kamailio).registered()
+    done = sipp("options.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir)
+    assert done.returncode == 0, _verdict(done)  # Allow (INVITE ... BYE ... REFER), Accept
