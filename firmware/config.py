@@ -383,6 +383,7 @@ class SipConfig:
                                     help="seconds a registration lasts (refreshed at half)")
     keepalive_seconds: int = setting(25, between=(0, 3600),
                                      help="ping the server this often (keeps a NAT open; 0: off)")
+    mwi: bool = setting(True, help="subscribe to the voicemail count (message-summary)")
     stun_server: str = setting("", check=_stun_server, example="stun.example.com:3478",
                                commented=True,
                                help='ask it our public address first ("": none)')

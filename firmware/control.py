@@ -65,6 +65,7 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
         "message": s.message,
         "dnd": s.dnd,
         "missed": s.missed_unseen,
+        "mwi": {"new": s.mwi[0], "old": s.mwi[1]},
         "problems": [screens.problem_text(part, message) for part, message in s.problems],
         "asleep": s.asleep,
         "prompt": None if s.prompt is None else {"kind": s.prompt.kind,

@@ -115,6 +115,14 @@ class RegistrationChanged(Event):
 
 
 @dataclass(frozen=True)
+class MessageWaiting(Event):
+    """The voicemail box's count (RFC 3842 message-summary): new and old voice messages."""
+
+    new: int
+    old: int
+
+
+@dataclass(frozen=True)
 class IncomingCall(Event):
     """An INVITE reached the phone. `remote` is the caller's user part (number or extension)."""
 

@@ -47,6 +47,7 @@ from firmware.events import (
     LogCall,
     LookupCaller,
     MarkDone,
+    MessageWaiting,
     NetworkChanged,
     OdooStatusChanged,
     OutboxChanged,
@@ -206,6 +207,7 @@ class PhoneState:
     directory: tuple[Listing, ...] = ()
     recent: tuple[CallRecord, ...] = ()
     missed_unseen: int = 0
+    mwi: tuple[int, int] = (0, 0)  # voice messages waiting: (new, old)
     last_dialled: str = ""
     dnd: bool = False
     tone: str | None = None
@@ -559,7 +561,7 @@ def open_queue(step: Step, event: KeyPressed) -> None:
 
 def open_recent(step: Step, event: KeyPressed) -> None:
     step.s = replace(step.s, mode=RECENT, selected=0, missed_unseen=0)
-    step.do(SetLed(False))
+    step.do(SetLed(step.s.mwi[0] > 0))  # missed calls seen; a voice message still waits
 
 
 def redial_now(step: Step, event: KeyPressed) -> None:
@@ -959,6 +961,14 @@ def odoo_status(step: Step, event: OdooStatusChanged) -> None:
     step.s = replace(step.s, odoo=event.status, odoo_reason=event.reason)
 
 
+def message_waiting(step: Step, event: MessageWaiting) -> None:
+    before = step.s.mwi[0] > 0
+    step.s = replace(step.s, mwi=(max(0, event.new), max(0, event.old)))
+    if (step.s.mwi[0] > 0) != before:
+        # The lamp blinks while a voice message or a missed call waits to be seen.
+        step.do(SetLed(step.s.mwi[0] > 0 or step.s.missed_unseen > 0))
+
+
 def outbox(step: Step, event: OutboxChanged) -> None:
     step.s = replace(step.s, outbox=event.depth)
 
@@ -1159,6 +1169,7 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     Row(ANY, OdooStatusChanged, (SAME,), odoo_status, label="odoo"),
     Row(ANY, OutboxChanged, (SAME,), outbox, label="outbox"),
     Row(ANY, NetworkChanged, (SAME,), network, label="network"),
+    Row(ANY, MessageWaiting, (SAME,), message_waiting, label="voicemail count"),
     Row(ANY, QueueUpdated, (SAME,), queue_updated, label="queue"),
     Row(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, label="contacts"),
     Row(ANY, CallerIdentified, (SAME,), caller_identified, label="caller name"),

@@ -30,6 +30,7 @@ from firmware.events import (
     Event,
     Hangup,
     IncomingCall,
+    MessageWaiting,
     PlaceCall,
     Post,
     RegistrationChanged,
@@ -47,6 +48,7 @@ from firmware.sip.capabilities import advertise, unsupported
 from firmware.sip.dns import Resolver
 from firmware.sip.identity import Identity
 from firmware.sip.message import Message, address, new_tag
+from firmware.sip.mwi import Mailbox
 from firmware.sip.registration import Registration
 from firmware.sip.transport import Addr, Transport
 
@@ -95,6 +97,7 @@ class UserAgent:
         self.ghosts = 0
         self.last_refer = ""  # the Refer-To of our last transfer, for the log and tests
         self._ids = itertools.count(1)
+        self.mailbox = Mailbox(self.me, self.transport, self._count)
         self._stopping = threading.Event()
 
     @property
@@ -113,12 +116,18 @@ class UserAgent:
 
     def _status(self, status: str, reason: str) -> None:
         self.post(RegistrationChanged(status, reason))
+        if status == "registered" and self.config.mwi:
+            self.mailbox.registered()
+
+    def _count(self, new: int, old: int) -> None:
+        self.post(MessageWaiting(new, old))
 
     def stop(self) -> None:
         self._stopping.set()
         with self.transport.lock:
             for call in list(self.calls.values()):
                 call.hangup()
+            self.mailbox.stop()
         self.registration.stop()
         self.transport.close()
 
@@ -187,6 +196,11 @@ class UserAgent:
 
     def _request(self, req: Message, addr: Addr) -> None:
         call = self.calls.get(req.call_id)
+        if req.method == "NOTIFY" and (self.mailbox.owns(req) or
+                                       (not req.to_tag() and self._from_proxy(addr))):
+            # The voicemail count: in our subscription, or unsolicited from the proxy.
+            self._reply(req, addr, *self.mailbox.notify(req))
+            return
         if req.to_tag():
             if call is not None:
                 call.in_dialog(req, addr)
@@ -204,8 +218,10 @@ class UserAgent:
             return
         if req.method == "INVITE":
             self._invite(req, addr, call)
-        elif req.method in ("OPTIONS", "NOTIFY"):
+        elif req.method == "OPTIONS":
             self._reply(req, addr, 200, "OK")
+        elif req.method == "NOTIFY":
+            self._reply(req, addr, 489, "Bad Event")  # not from the proxy, no subscription
         else:
             self._reply(req, addr, 405, "Method Not Allowed")
 

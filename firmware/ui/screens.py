@@ -154,6 +154,8 @@ def _idle(snap: Snapshot) -> list[Row]:
         rows.append(Row(f"{count} call{'s' if count != 1 else ''} to make"))
     if s.missed_unseen:
         rows.append(Row(f"{s.missed_unseen} missed call{'s' if s.missed_unseen != 1 else ''}"))
+    if s.mwi[0]:
+        rows.append(Row(_fit(f"{s.mwi[0]} voice message{'s' if s.mwi[0] != 1 else ''}")))
     if s.dnd:
         rows.append(Row("Do not disturb"))
     hints = "B:queue" + (" D:redial" if s.last_dialled else "")

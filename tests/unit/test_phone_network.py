@@ -14,3 +14,4 @@ def test_network_back_or_a_new_address_registers_again_at_once() -> None:
     assert d.feed(NetworkChanged("192.168.1.20")) == [Reregister()]  # the cable is back
     assert d.feed(NetworkChanged("192.168.1.20")) == []
     assert d.feed(NetworkChanged("10.0.0.7")) == [Reregister()]  # roamed to another network
+
