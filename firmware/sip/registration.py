@@ -30,7 +30,15 @@ from collections.abc import Callable
 from firmware.config import SipConfig, split_host_port
 from firmware.sip.dns import Resolver, Target
 from firmware.sip.identity import Addr, Identity, host_port, is_address
-from firmware.sip.message import Message, address, authorization, challenge, new_tag
+from firmware.sip.message import (
+    Message,
+    ParseError,
+    address,
+    authorization,
+    challenge,
+    new_tag,
+    parse_uri,
+)
 from firmware.sip.stun import binding_request, mapped
 from firmware.sip.transport import ClientTx, Transport
 
@@ -38,6 +46,7 @@ log = logging.getLogger("sip")
 
 WRONG_PASSWORD_RETRY = 60.0
 FIRST_BACKOFF = 2.0
+MAX_REDIRECTS = 5  # 3xx in a row before the configured server is used again
 MAX_RETRY_AFTER = 3600  # seconds: a Retry-After longer than an hour is read as an hour
 STUN_PORT = 3478
 STUN_WAITS = (0.5, 1.0, 2.0)  # a Binding request sent three times: 3.5 s at most
@@ -96,6 +105,9 @@ class Registration:
         self._targets: list[Target] = []  # where the server's name leads, in RFC 3263 order
         self._target = 0  # the one in use; a failure moves on to the next
         self._fresh = False  # set from other threads: look the name up again first
+        # A 3xx named another registrar (host, port or None): used until it fails.
+        self._redirect: tuple[str, int | None] | None = None
+        self._redirects = 0  # in a row: a loop of redirects ends after MAX_REDIRECTS
         self._tx: ClientTx | None = None  # the REGISTER in flight
         # UDP keep-alives: a STUN Binding and an OPTIONS first ("probe", then "probing" until
         # the next tick); "stun" when the server answers the Binding, else "options".
@@ -263,7 +275,12 @@ class Registration:
         again (answers are cached for their TTL) when it is empty or was used up."""
         if self._fresh or not self._targets or self._target >= len(self._targets):
             self._fresh = False
-            self._targets = self.dns.targets(self.server, self.config.port, self.config.transport)
+            if self._redirect is not None and self._target >= len(self._targets) > 0:
+                log.info("SIP: the registrar %s we were sent to failed: back to %s",
+                         self._redirect[0], self.server)
+                self._redirect = None
+            server, port = self._redirect or (self.server, self.config.port)
+            self._targets = self.dns.targets(server, port, self.config.transport)
             self._target = 0
             if len(self._targets) > 1:
                 log.info("SIP: %s leads to %s", self.server,
@@ -356,6 +373,9 @@ class Registration:
             self.expires = int(resp.get("Min-Expires"))
             self._register()
             return
+        if 300 <= resp.status < 400 and resp.get("Contact") and \
+                self._redirects < MAX_REDIRECTS and self._redirected(resp):
+            return
         if resp.status >= 300:
             after = resp.get("Retry-After").split(";")[0].split("(")[0].strip()
             if after.isdigit() and resp.status in (404, 413, 480, 486, 500, 503, 600, 603):
@@ -370,6 +390,10 @@ class Registration:
                      host_port(*self.me.reachable))
             self._register()
             return
+        if not self._kept(resp):
+            self._retry("Registrar did not keep our Contact")
+            return
+        self._redirects = 0
         expires = self._granted(resp)
         self.registered_until = time.monotonic() + expires
         self._backoff = 0.0
@@ -396,6 +420,39 @@ class Registration:
         header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
         self._register((header, authorization(chal, "REGISTER", f"sip:{self.me.domain}",
                                               self.me.auth_user, self.me.password)))
+
+    def _redirected(self, resp: Message) -> bool:
+        """A 3xx: register with the registrar its Contact names (RFC 3261 8.1.3.4), at once."""
+        try:
+            uri = parse_uri(address(resp.get("Contact")).uri)
+        except ParseError:
+            return False
+        host = uri.host.strip("[]")
+        if not host:
+            return False
+        self._redirects += 1
+        self._redirect = (host, uri.port)
+        self._targets, self._target = [], 0
+        log.info("SIP: %s sends us to %s (%d %s)", self.where,
+                 host_port(host, uri.port or 5060), resp.status, resp.reason)
+        self._set("registering", f"Sent to {host}")
+        self._schedule(0.0)
+        return True
+
+    def _kept(self, resp: Message) -> bool:
+        """Whether a 200 lists our binding. It lists the AOR's bindings (RFC 3261 10.3): when
+        it lists some and none is this account's user, ours was not kept. (No Contact at all:
+        some registrars never list them; believed.)"""
+        contacts = resp.all("Contact")
+        if not contacts:
+            return True
+        for contact in contacts:
+            try:
+                if parse_uri(address(contact).uri).user == self.me.username:
+                    return True
+            except ParseError:
+                continue
+        return False
 
     def _granted(self, resp: Message) -> int:
         """The expiry the registrar gave our Contact (else its Expires, else ours)."""

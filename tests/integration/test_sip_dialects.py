@@ -72,7 +72,7 @@ def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
     provider = SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
     try:
         time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
-        phone: LabPhone = lab_phone(provider, keepalive_seconds=0)
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
         phone.until(lambda s: s.registration_reason == "Registrar said 503 Service Unavailable",
                     "the 503 on screen")
         refused = time.monotonic()
@@ -93,3 +93,48 @@ def test_options_are_answered_with_what_the_phone_can_do(kamailio, lab_phone,
     lab_phone(kamailio).registered()
     done = sipp("options.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir)
     assert done.returncode == 0, _verdict(done)  # Allow (INVITE ... BYE ... REFER), Accept
+
+
+def _provider(scenario: str, lab_dir: Path, **keys: str):
+    port = free_udp(SIPP_IP)
+    run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, timeout=30, keys=keys)
+    time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
+    return run, SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
+
+
+def _verdicts(*runs) -> None:
+    for run in runs:
+        try:
+            out, err = run.communicate(timeout=30)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+        assert run.returncode == 0, out[-2000:] + err[-2000:]
+
+
+def test_a_registrar_that_sends_the_phone_to_another_one(lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    second, other = _provider("register_ok.xml", lab_dir)
+    first, provider = _provider("register_redirect.xml", lab_dir,
+                                other=f"{other.ip}:{other.port}")
+    try:
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
+        phone.registered(timeout=20)
+        assert phone.account.me.proxy == (other.ip, other.port)
+    finally:
+        _verdicts(first, second)
+
+
+def test_a_200_that_does_not_list_our_contact_is_not_registered(lab_phone,
+                                                                lab_dir: Path) -> None:
+    need("sipp")
+    run, provider = _provider("register_forgets_contact.xml", lab_dir)
+    try:
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
+        phone.until(lambda s: s.registration_reason == "Registrar did not keep our Contact",
+                    "the lost binding on screen")
+        assert phone.state.registration == "registering"
+        phone.registered(timeout=20)  # the next REGISTER's 200 lists it
+    finally:
+        _verdicts(run)

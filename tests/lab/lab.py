@@ -349,16 +349,20 @@ def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 
 
 def sipp_start(scenario: str, target: str | None, local_ip: str, workdir: Path,
                port: int | None = None, calls: int = 1, timeout: float = 20.0,
-               media_port: int | None = None) -> subprocess.Popen[str]:
+               media_port: int | None = None, keys: dict[str, str] | None = None
+               ) -> subprocess.Popen[str]:
     """SIPp running a scenario in the background: towards `target` (a UAC), or, without one,
     waiting on `local_ip`:`port` for the phone (a UAS: the provider the phone registers
-    with). `communicate()` gives its output; its exit code is its verdict."""
+    with). `keys` fill the scenario's own [keywords]. `communicate()` gives its output; its
+    exit code is its verdict."""
     port = port or free_udp(local_ip)
     args = ["sipp", *([target] if target else []), "-sf", str(HERE / "sipp" / scenario),
             "-i", local_ip, "-p", str(port), "-m", str(calls), "-timeout", f"{int(timeout)}s",
             "-timeout_error", "-nostdin", "-trace_err"]
     if media_port:
         args += ["-mp", str(media_port)]
+    for key, value in (keys or {}).items():
+        args += ["-key", key, value]  # [key] in the scenario
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=workdir)
 
