@@ -11,6 +11,7 @@ the transport and `on_end`; it never imports ua.py). Every method runs under the
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from firmware.events import (
     TransferSucceeded,
 )
 from firmware.sip import sdp
-from firmware.sip.capabilities import advertise
+from firmware.sip.capabilities import ALLOW, SUPPORTED, advertise, option_tags
 from firmware.sip.identity import Identity
 from firmware.sip.media import RtpSession
 from firmware.sip.message import (
@@ -108,6 +109,12 @@ class SipCall:
         # Our 200 carried the offer (their INVITE or re-INVITE had none): the answer comes in
         # their ACK (RFC 3264, RFC 3261 13.2.1).
         self.offer_in_ok = False
+        # RFC 3262: as the callee, our reliable 180 waiting for its PRACK (`unacked`, its
+        # RSeq); as the caller, the RSeq of the last reliable 18x we PRACKed.
+        self.reliable = False  # the caller requires 100rel
+        self.rseq = 0
+        self.unacked: Message | None = None
+        self.prack_rseq = 0
         self.sdp_version = 1
         self.session = sdp.session_id()
         self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
@@ -207,7 +214,8 @@ class SipCall:
         msg.add("Call-ID", self.call_id)
         msg.add("CSeq", f"{self.local_cseq} INVITE")
         msg.add("Contact", self.me.contact())
-        msg.add("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY, OPTIONS")
+        msg.add("Allow", ", ".join(ALLOW))
+        msg.add("Supported", ", ".join(SUPPORTED))
         msg.add("User-Agent", self.me.user_agent)
         msg.add("Content-Type", "application/sdp")
         msg.body = body
@@ -231,6 +239,8 @@ class SipCall:
                 self.provisional = True
                 if resp.to_tag():
                     self.remote_tag = resp.to_tag()
+                if "100rel" in option_tags(resp.get("Require")):
+                    self._prack(resp)
                 if self.state == "new":
                     self.state = "early"
                     self.post(CallProgress(self.phone_id))
@@ -303,6 +313,21 @@ class SipCall:
                               resp.cseq[0])
 
         self.send_in_dialog("INVITE", body, on_final=done)
+
+    def _prack(self, resp: Message) -> None:
+        """A reliable 18x (RFC 3262 4): PRACK it, once, in the early dialog it makes. A
+        retransmission (the same RSeq) or one out of order is not PRACKed again."""
+        rseq = resp.get("RSeq").strip()
+        if not rseq.isdigit() or self.state == "ended":
+            return
+        number = int(rseq)
+        if self.prack_rseq and number != self.prack_rseq + 1:
+            return
+        self.prack_rseq = number
+        assert self.invite is not None
+        self._learn_dialog(resp)
+        self.send_in_dialog("PRACK", extra=[("RAck", f"{number} {self.invite.cseq[0]} INVITE")],
+                            on_final=lambda r: None)
 
     def _learn_dialog(self, resp: Message) -> None:
         self.remote_tag = resp.to_tag()
@@ -381,9 +406,57 @@ class SipCall:
         self.route_set = invite.all("Record-Route")
         self.remote_cseq = invite.cseq[0]
         self.state = "early"
-        self._respond(180, "Ringing")
+        # 180 reliably only when the caller requires it (Supported alone: plain 180).
+        self.reliable = "100rel" in option_tags(invite.get("Require"))
+        self._ring()
         if self.me.public is not None:
             self._open_the_nat()
+
+    def _ring(self) -> None:
+        """180 Ringing; reliable (RFC 3262 3: Require: 100rel, RSeq, retransmitted from T1,
+        doubling, until its PRACK) when the caller requires it."""
+        if not self.reliable:
+            self._respond(180, "Ringing")
+            return
+        assert self.invite is not None and self.invite_addr is not None
+        self.rseq = random.randint(1, 2 ** 31 - 1)
+        resp = self._response(180, "Ringing")
+        resp.add("Require", "100rel")
+        resp.add("RSeq", str(self.rseq))
+        self.unacked = resp
+        self.transport.respond(self.invite, resp, self.invite_addr)
+        self._resend_18x(resp, T1, time.monotonic())
+
+    def _resend_18x(self, resp: Message, interval: float, since: float) -> None:
+        def again() -> None:
+            if self.unacked is not resp or self.state != "early":
+                return
+            if time.monotonic() - since >= TIMEOUT:
+                # No PRACK in 64*T1: the caller cannot hear us ring (RFC 3262 3).
+                log.warning("call %s: no PRACK for our reliable 180; refusing", self.call_id)
+                self.unacked = None
+                self._respond(500, "No PRACK")
+                self._end("error", "the caller never acknowledged our ringing")
+                return
+            assert self.invite_addr is not None
+            self.transport.send(resp, self.invite_addr)
+            self._resend_18x(resp, interval * 2, since)
+
+        self.transport.later(interval, again)
+
+    def _pracked(self, req: Message, reply_to: Addr) -> None:
+        """Their PRACK: 200 when its RAck names our unacknowledged 180, else 481 (RFC 3262 3)."""
+        rack = req.get("RAck").split()
+        invite_cseq = self.invite.cseq[0] if self.invite is not None else -1
+        if self.unacked is not None and len(rack) == 3 and rack[0] == str(self.rseq) and \
+                rack[1] == str(invite_cseq) and rack[2].upper() == "INVITE":
+            self.unacked = None
+            self.transport.respond(req, self._response(200, "OK", req), reply_to)
+            return
+        log.info("call %s: PRACK for %r answers nothing we sent: 481", self.call_id,
+                 req.get("RAck"))
+        self.transport.respond(req, self._response(481, "Call/Transaction Does Not Exist",
+                                                   req), reply_to)
 
     def _open_the_nat(self) -> None:
         """Behind a NAT router: open our RTP port towards the caller's media while it rings
@@ -427,6 +500,8 @@ class SipCall:
 
     def _respond(self, status: int, reason: str, body: bytes = b"") -> None:
         assert self.invite is not None and self.invite_addr is not None
+        if status >= 200:
+            self.unacked = None  # a final answer ends the 180's retransmissions
         resp = self._response(status, reason, body=body)
         self.transport.respond(self.invite, resp, self.invite_addr)
         if status >= 200:
@@ -536,6 +611,8 @@ class SipCall:
             self._end("hangup", "")
         elif req.method == "INVITE":
             self._reinvite(req, reply_to)
+        elif req.method == "PRACK":
+            self._pracked(req, reply_to)
         elif req.method == "NOTIFY":
             self.transport.respond(req, self._response(200, "OK", req), reply_to)
             self._notify(req)

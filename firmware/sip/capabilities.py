@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from firmware.sip.message import Message
 
-ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "NOTIFY", "REFER", "INFO", "UPDATE")
-SUPPORTED: tuple[str, ...] = ()  # option tags we implement (none yet: 100rel, timer to come)
+ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "NOTIFY", "REFER", "INFO", "UPDATE",
+         "PRACK")
+SUPPORTED: tuple[str, ...] = ("100rel",)  # option tags we implement (RFC 3262 reliable 18x)
 ACCEPT = ("application/sdp",)
 
 

@@ -95,9 +95,11 @@ def test_options_are_answered_with_what_the_phone_can_do(kamailio, lab_phone,
     assert done.returncode == 0, _verdict(done)  # Allow (INVITE ... BYE ... REFER), Accept
 
 
-def _provider(scenario: str, lab_dir: Path, **keys: str):
+def _provider(scenario: str, lab_dir: Path, calls: int = 1, **keys: str):
+    """SIPp as the provider the phone registers with, on a port of its own."""
     port = free_udp(SIPP_IP)
-    run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, timeout=30, keys=keys)
+    run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, calls=calls, timeout=30,
+                     keys=keys)
     time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
     return run, SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
 
@@ -138,3 +140,33 @@ def test_a_200_that_does_not_list_our_contact_is_not_registered(lab_phone,
         phone.registered(timeout=20)  # the next REGISTER's 200 lists it
     finally:
         _verdicts(run)
+
+
+def test_a_caller_requiring_100rel_gets_a_reliable_180_and_its_prack_answered(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    run = sipp_start("prack_uas.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
+                     timeout=40)
+    try:
+        phone.until(lambda s: s.mode == "ringing", "ringing")
+        wait_for(lambda: all(c.unacked is None for c in phone.account.calls.values()),
+                 what="the reliable 180 PRACKed")
+        phone.lift()
+        phone.until(lambda s: s.call is None, "the call ended by Bob's BYE", timeout=20)
+    finally:
+        _verdicts(run)  # the 180 carried Require: 100rel and an RSeq; 200 to the PRACK
+
+
+def test_the_phone_pracks_a_reliable_180(lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    run, provider = _provider("prack_uac.xml", lab_dir, calls=2)
+    try:
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False).registered()
+        phone.lift()
+        phone.keys("103D")
+        phone.until(lambda s: s.call is not None and s.call.state == "connected",
+                    "answered after the PRACK")
+        phone.replace()
+    finally:
+        _verdicts(run)  # INVITE with Supported: 100rel; PRACK with RAck: 1 1 INVITE
