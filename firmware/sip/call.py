@@ -38,6 +38,7 @@ from firmware.sip.message import (
     new_tag,
     parse_uri,
 )
+from firmware.sip.session_timer import MIN_SE, Interval, SessionTimer, min_se, requested
 from firmware.sip.transport import T1, T2, TIMEOUT, Addr, Timer, Transport
 
 log = logging.getLogger("sip")
@@ -51,6 +52,10 @@ REASONS = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 604: "no
            484: "not_found", 480: "unavailable", 408: "no_answer", 487: "cancelled",
            403: "forbidden", 401: "forbidden", 407: "forbidden", 503: "unavailable",
            488: "error", 606: "error"}
+
+
+def _methods(allow: str) -> set[str]:
+    return {m.strip().upper() for m in allow.split(",") if m.strip()}
 
 
 def reason_for(status: int) -> str:
@@ -115,6 +120,9 @@ class SipCall:
         self.rseq = 0
         self.unacked: Message | None = None
         self.prack_rseq = 0
+        self.timer = SessionTimer(transport, self._refresh_session, self._session_expired)
+        self.peer_allow: set[str] = set()  # the methods the far end said it allows
+        self.retried_422 = False
         self.sdp_version = 1
         self.session = sdp.session_id()
         self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
@@ -255,6 +263,23 @@ class SipCall:
                 self.invite = retry
                 self.transport.request(retry, self.me.proxy, self._invite_response)
                 return
+        if resp.status == 422 and not self.retried_422 and not self.cancel_pending:
+            # Our session interval is below the far end's Min-SE: ask for that (RFC 4028 7.4).
+            self._ack(resp)
+            self.retried_422 = True
+            assert self.invite is not None
+            retry = Message(method="INVITE", uri=self.invite.uri, headers=list(self.invite.headers),
+                            body=self.invite.body)
+            retry.set("Via", self.me.via())
+            self.local_cseq = self.invite.cseq[0] + 1
+            retry.set("CSeq", f"{self.local_cseq} INVITE")
+            retry.remove("Session-Expires")
+            retry.remove("Min-SE")
+            retry.add("Session-Expires", str(min_se(resp)))
+            retry.add("Min-SE", str(min_se(resp)))
+            self.invite = retry
+            self.transport.request(retry, self.me.proxy, self._invite_response)
+            return
         if resp.status >= 300:
             self._ack(resp)
             if self.cancel_pending:
@@ -264,6 +289,7 @@ class SipCall:
             return
         # 2xx: the call is up.
         self._learn_dialog(resp)
+        self.peer_allow = _methods(resp.get("Allow"))
         self.final_response = resp
         self._ack(resp)
         if self.cancel_pending:
@@ -281,6 +307,7 @@ class SipCall:
             self._end("error", f"no common audio codec ({exc})")
             return
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self._session_as_uac(resp)
         self.post(CallAnswered(self.phone_id))
         if self.me.public is not None:
             self.transport.later(NAT_MEDIA_CHECK, self._media_through_the_nat)
@@ -405,6 +432,7 @@ class SipCall:
         self.remote_target = address(contact).uri if contact else frm.uri
         self.route_set = invite.all("Record-Route")
         self.remote_cseq = invite.cseq[0]
+        self.peer_allow = _methods(invite.get("Allow"))
         self.state = "early"
         # 180 reliably only when the caller requires it (Supported alone: plain 180).
         self.reliable = "100rel" in option_tags(invite.get("Require"))
@@ -473,7 +501,7 @@ class SipCall:
         self.transport.later(10.0, self._open_the_nat)
 
     def _response(self, status: int, reason: str, request: Message | None = None,
-                  body: bytes = b"") -> Message:
+                  body: bytes = b"", extra: list[tuple[str, str]] | None = None) -> Message:
         req = request or self.invite
         assert req is not None
         resp = Message(status=status, reason=reason)
@@ -493,16 +521,19 @@ class SipCall:
         if (req.method in ("INVITE", "OPTIONS") and 200 <= status < 300) or status == 405:
             advertise(resp)
         resp.add("Server", self.me.user_agent)
+        for name, value in extra or ():
+            resp.add(name, value)
         if body:
             resp.add("Content-Type", "application/sdp")
             resp.body = body
         return resp
 
-    def _respond(self, status: int, reason: str, body: bytes = b"") -> None:
+    def _respond(self, status: int, reason: str, body: bytes = b"",
+                 extra: list[tuple[str, str]] | None = None) -> None:
         assert self.invite is not None and self.invite_addr is not None
         if status >= 200:
             self.unacked = None  # a final answer ends the 180's retransmissions
-        resp = self._response(status, reason, body=body)
+        resp = self._response(status, reason, body=body, extra=extra)
         self.transport.respond(self.invite, resp, self.invite_addr)
         if status >= 200:
             self.final_response = resp
@@ -534,7 +565,7 @@ class SipCall:
             body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version)
             self.state = "confirmed"
             self.offer_in_ok = True
-            self._respond(200, "OK", body)
+            self._respond(200, "OK", body, self._session_as_uas(self.invite))
             self.post(CallAnswered(self.phone_id))
             return
         try:
@@ -548,7 +579,7 @@ class SipCall:
                          codecs=(media.codec,), dtmf=media.dtmf or None,
                          direction=sdp.answer_direction(media.direction))
         self.state = "confirmed"
-        self._respond(200, "OK", body)
+        self._respond(200, "OK", body, self._session_as_uas(self.invite))
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
         self.post(CallAnswered(self.phone_id))
 
@@ -616,7 +647,9 @@ class SipCall:
         elif req.method == "NOTIFY":
             self.transport.respond(req, self._response(200, "OK", req), reply_to)
             self._notify(req)
-        elif req.method in ("OPTIONS", "INFO", "UPDATE"):
+        elif req.method == "UPDATE":
+            self._update(req, reply_to)
+        elif req.method in ("OPTIONS", "INFO"):
             self.transport.respond(req, self._response(200, "OK", req), reply_to)
         else:
             self.transport.respond(req, self._response(405, "Method Not Allowed", req),
@@ -629,18 +662,44 @@ class SipCall:
             self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
                                            reply_to)
             return
+        contact = req.get("Contact")
+        if contact:
+            self.remote_target = address(contact).uri
+        timers = self._session_as_uas(req) if self.state == "confirmed" else []
         if media is None:
             # A re-INVITE without an offer (RFC 3264 8): we offer again, everything we can
             # play; the ACK brings the answer (acked).
             self.sdp_version += 1
             body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
                              direction="sendonly" if self.held_local else "sendrecv")
-            contact = req.get("Contact")
-            if contact:
-                self.remote_target = address(contact).uri
             self.offer_in_ok = True
-            self.transport.respond(req, self._response(200, "OK", req, body), reply_to)
+            self.transport.respond(req, self._response(200, "OK", req, body, timers),
+                                   reply_to)
             return
+        body = self._answer_offer(media)
+        self.transport.respond(req, self._response(200, "OK", req, body, timers), reply_to)
+
+    def _update(self, req: Message, reply_to: Addr) -> None:
+        """UPDATE (RFC 3311): a session refresh, and an offer when it has SDP; early (before
+        the answer) or in the call."""
+        media = None
+        if req.body.strip():
+            try:
+                media = sdp.parse(req.body)
+            except sdp.SdpError:
+                self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
+                                       reply_to)
+                return
+        if media is not None and self.offer_in_ok:
+            # Our offer is still waiting for its answer: offers must not cross (RFC 3311 5.2).
+            self.transport.respond(req, self._response(491, "Request Pending", req), reply_to)
+            return
+        timers = self._session_as_uas(req) if self.state == "confirmed" else []
+        body = self._answer_offer(media) if media is not None else b""
+        self.transport.respond(req, self._response(200, "OK", req, body, timers), reply_to)
+
+    def _answer_offer(self, media: sdp.Media) -> bytes:
+        """Take the far end's new offer (address, codec, hold) and give our answer."""
         self.rtp.update(media.address, media.port, media.codec, media.dtmf, media.ptime)
         direction = media.direction
         held = direction in ("sendonly", "inactive")
@@ -649,15 +708,90 @@ class SipCall:
         answer = sdp.answer_direction(direction) if direction != "sendrecv" else ours
         body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt, direction=answer)
-        resp = self._response(200, "OK", req, body)
-        contact = req.get("Contact")
-        if contact:
-            self.remote_target = address(contact).uri
-        self.transport.respond(req, resp, reply_to)
         self.rtp.held = held or self.held_local
         if held != self.held_remote:
             self.held_remote = held
             self.post(HoldChanged(self.phone_id, held, by_remote=True))
+        return body
+
+    # ------------------------------------------------------------------ session timers
+
+    def _session_as_uas(self, req: Message) -> list[tuple[str, str]]:
+        """Their INVITE, re-INVITE or UPDATE set or refreshed the session interval (RFC 4028
+        9): start our timer and say what was agreed in our 2xx. Without Session-Expires, a
+        running timer is simply restarted (the request was a refresh all the same)."""
+        asked = requested(req)
+        if asked is None:
+            if self.timer.interval is not None:
+                self.timer.start(self.timer.interval, self.timer.we_refresh)
+            return []
+        supports = "timer" in option_tags(",".join(req.all("Supported")))
+        refresher = (asked.refresher or "uac") if supports else "uas"
+        interval = Interval(max(asked.seconds, MIN_SE), refresher)
+        self.timer.start(interval, we_refresh=refresher == "uas")
+        headers = [("Session-Expires", self.timer.header())]
+        if supports:
+            headers.append(("Require", "timer"))
+        return headers
+
+    def _session_as_uac(self, resp: Message) -> None:
+        """A 2xx to our INVITE, re-INVITE or UPDATE: the interval the far end agreed."""
+        agreed = requested(resp)
+        if agreed is None:
+            if self.timer.interval is not None and self.timer.we_refresh:
+                self.timer.start(self.timer.interval, True)  # it took the refresh silently
+            return
+        refresher = agreed.refresher or "uac"
+        self.timer.start(Interval(agreed.seconds, refresher), we_refresh=refresher == "uac")
+
+    def _refresh_session(self) -> None:
+        """Ours to refresh: UPDATE where the far end allows it (no ACK, no SDP), else a
+        re-INVITE with our current session description."""
+        if self.state != "confirmed" or self.timer.interval is None:
+            return
+        interval = self.timer.interval
+        extra = [("Session-Expires", f"{interval.seconds};refresher=uac"),
+                 ("Supported", ", ".join(SUPPORTED))]
+
+        def done(resp: Message | None) -> None:
+            if self.state != "confirmed":
+                return
+            if resp is None or resp.status in (408, 481):
+                # The far end is gone (RFC 4028 10): end the call.
+                log.warning("call %s: session refresh unanswered; ending the call",
+                            self.call_id)
+                self.state = "ending"
+                self.send_in_dialog("BYE", on_final=lambda r: None)
+                self._end("network", "the far end stopped answering")
+                return
+            if 200 <= resp.status < 300:
+                if method == "INVITE":
+                    self._ack_2xx(resp, f"<{self.local_uri}>;tag={self.local_tag}",
+                                  resp.cseq[0])
+                self._session_as_uac(resp)
+                return
+            if resp.status == 422:
+                self.timer.interval = Interval(max(min_se(resp), interval.seconds), "uac")
+                self._refresh_session()
+                return
+            self.timer.start(interval, True)  # refused: try again at the next half
+
+        method = "UPDATE" if "UPDATE" in self.peer_allow else "INVITE"
+        body = b""
+        if method == "INVITE":
+            body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
+                             codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
+                             direction="sendonly" if self.held_local else "sendrecv")
+        self.send_in_dialog(method, body, extra=extra, on_final=done)
+
+    def _session_expired(self) -> None:
+        if self.state != "confirmed":
+            return
+        log.warning("call %s: no session refresh from the far end in %d s; ending the call",
+                    self.call_id, self.timer.interval.seconds if self.timer.interval else 0)
+        self.state = "ending"
+        self.send_in_dialog("BYE", on_final=lambda r: None)
+        self._end("network", "the far end stopped refreshing the call")
 
     def hold(self, held: bool) -> None:
         if self.state != "confirmed" or held == self.held_local:
@@ -752,6 +886,7 @@ class SipCall:
         if self.state == "ended":
             return
         self.state = "ended"
+        self.timer.stop()
         if self.ok_timer is not None:
             self.ok_timer.cancel()
         self.rtp.stop()

@@ -12,7 +12,9 @@ from firmware.sip.message import Message
 
 ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "NOTIFY", "REFER", "INFO", "UPDATE",
          "PRACK")
-SUPPORTED: tuple[str, ...] = ("100rel",)  # option tags we implement (RFC 3262 reliable 18x)
+# The option tags we implement: reliable provisional responses (RFC 3262), session timers
+# (RFC 4028).
+SUPPORTED: tuple[str, ...] = ("100rel", "timer")
 ACCEPT = ("application/sdp",)
 
 

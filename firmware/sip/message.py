@@ -26,7 +26,8 @@ CANONICAL = {name.lower(): name for name in (
     "Via", "CSeq", "Max-Forwards", "Record-Route", "Route", "Refer-To", "Referred-By", "Event",
     "Subscription-State", "WWW-Authenticate", "Proxy-Authenticate", "Authorization",
     "Proxy-Authorization", "Expires", "User-Agent", "Allow", "Supported", "Require", "Server",
-    "Allow-Events", "Accept", "Subject", "Min-Expires", "Reason", "Warning", "Retry-After")}
+    "Allow-Events", "Accept", "Subject", "Min-Expires", "Reason", "Warning", "Retry-After",
+    "Session-Expires", "Min-SE", "RSeq", "RAck", "Unsupported")}
 MAX_SIZE = 65535
 REQUIRED = ("Call-ID", "CSeq", "From", "To", "Via")
 

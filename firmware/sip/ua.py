@@ -50,6 +50,7 @@ from firmware.sip.identity import Identity
 from firmware.sip.message import Message, address, new_tag
 from firmware.sip.mwi import Mailbox
 from firmware.sip.registration import Registration
+from firmware.sip.session_timer import MIN_SE, requested
 from firmware.sip.transport import Addr, Transport
 
 log = logging.getLogger("sip")
@@ -239,6 +240,11 @@ class UserAgent:
             # RFC 3261 8.2.2.3: a required extension we do not do is refused before ringing.
             log.info("SIP: INVITE requires %s: 420", ", ".join(lacking))
             self._reply(req, addr, 420, "Bad Extension", [("Unsupported", ", ".join(lacking))])
+            return
+        asked = requested(req)
+        if asked is not None and asked.seconds < MIN_SE:
+            # RFC 4028 6: a session interval below our floor is refused, naming the floor.
+            self._reply(req, addr, 422, "Session Interval Too Small", [("Min-SE", str(MIN_SE))])
             return
         if req.body.strip():
             try:

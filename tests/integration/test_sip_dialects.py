@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from firmware.events import CallAnswered, IncomingCall
+from firmware.events import CallAnswered, CallEnded, IncomingCall
 from tests.helpers import wait_for
 from tests.lab.fixtures import LabPhone, free_udp
 from tests.lab.lab import need, sipp, sipp_start
@@ -170,3 +170,50 @@ def test_the_phone_pracks_a_reliable_180(lab_phone, lab_dir: Path) -> None:
         phone.replace()
     finally:
         _verdicts(run)  # INVITE with Supported: 100rel; PRACK with RAck: 1 1 INVITE
+
+
+def test_a_session_interval_below_90_s_gets_422_naming_min_se(kamailio, lab_phone,
+                                                              lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    done = sipp("session_422.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir)
+    assert done.returncode == 0, _verdict(done)
+    assert phone.saw(IncomingCall) == []
+
+
+@pytest.mark.timeout(120)
+def test_the_phone_refreshes_a_session_it_was_made_refresher_of(kamailio, lab_phone,
+                                                                 lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    run = sipp_start("session_refreshed_by_phone.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP,
+                     lab_dir, timeout=100)
+    try:
+        phone.until(lambda s: s.mode == "ringing", "ringing")
+        phone.lift()
+        # By 45 s the phone sends its UPDATE (Bob allows UPDATE); then Bob hangs up.
+        phone.until(lambda s: s.call is None, "the call ended by Bob after the refresh",
+                    timeout=80)
+    finally:
+        _verdicts(run)
+
+
+@pytest.mark.timeout(120)
+def test_a_session_the_far_end_never_refreshes_is_ended_by_the_phone(kamailio, lab_phone,
+                                                                     lab_dir: Path) -> None:
+    need("sipp")
+    # SIPp sends no RTP: the silence watchdog must not be what ends this call.
+    phone = lab_phone(kamailio, no_rtp_seconds=300).registered()
+    run = sipp_start("session_expires.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
+                     timeout=100)
+    try:
+        phone.until(lambda s: s.mode == "ringing", "ringing")
+        phone.lift()
+        started = time.monotonic()
+        phone.until(lambda s: s.call is None, "the call ended for want of a refresh",
+                    timeout=80)
+        assert time.monotonic() - started >= 55  # 90 s - min(32, 30) = 60 s, not before
+        [ended] = phone.saw(CallEnded)
+        assert ended.detail == "the far end stopped refreshing the call"
+    finally:
+        _verdicts(run)  # and Bob received the phone's BYE
