@@ -95,11 +95,12 @@ def test_options_are_answered_with_what_the_phone_can_do(kamailio, lab_phone,
     assert done.returncode == 0, _verdict(done)  # Allow (INVITE ... BYE ... REFER), Accept
 
 
-def _provider(scenario: str, lab_dir: Path, calls: int = 1, **keys: str):
+def _provider(scenario: str, lab_dir: Path, calls: int = 1, timeout: float = 30.0,
+              **keys: str):
     """SIPp as the provider the phone registers with, on a port of its own."""
     port = free_udp(SIPP_IP)
-    run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, calls=calls, timeout=30,
-                     keys=keys)
+    run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, calls=calls,
+                     timeout=timeout, keys=keys)
     time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
     return run, SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
 
@@ -107,7 +108,7 @@ def _provider(scenario: str, lab_dir: Path, calls: int = 1, **keys: str):
 def _verdicts(*runs) -> None:
     for run in runs:
         try:
-            out, err = run.communicate(timeout=30)
+            out, err = run.communicate(timeout=90)
         finally:
             if run.poll() is None:
                 run.kill()
@@ -217,3 +218,24 @@ def test_a_session_the_far_end_never_refreshes_is_ended_by_the_phone(kamailio, l
         assert ended.detail == "the far end stopped refreshing the call"
     finally:
         _verdicts(run)  # and Bob received the phone's BYE
+
+
+@pytest.mark.timeout(120)
+def test_our_call_retries_a_422_and_refreshes_when_made_refresher(lab_phone,
+                                                                  lab_dir: Path) -> None:
+    need("sipp")
+    run, provider = _provider("session_uac.xml", lab_dir, calls=2, timeout=90)
+    try:
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False,
+                                    no_rtp_seconds=300).registered()
+        phone.lift()
+        phone.keys("103D")
+        phone.until(lambda s: s.call is not None and s.call.state == "connected",
+                    "answered after the 422 and a second INVITE")
+        # The UPDATE comes by 45 s; SIPp's verdict says it did (with refresher=uac).
+        wait_for(lambda: any(c.timer.interval is not None and c.local_cseq > 2
+                             for c in phone.account.calls.values()),
+                 timeout=60, what="our session refresh")
+        phone.replace()
+    finally:
+        _verdicts(run)
