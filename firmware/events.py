@@ -133,9 +133,12 @@ class IncomingCall(Event):
 
 @dataclass(frozen=True)
 class CallProgress(Event):
-    """An outgoing call is ringing at the far end (180/183)."""
+    """An outgoing call is ringing at the far end (180/183). `early_media`: the far end sends
+    its own sound before answering (a 18x with SDP: ringback, an announcement), which the
+    earpiece plays instead of the phone's ringback tone."""
 
     call_id: str
+    early_media: bool = False
 
 
 @dataclass(frozen=True)

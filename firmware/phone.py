@@ -159,6 +159,7 @@ class Call:
     activity_id: int | None = None
     connected_at: float | None = None  # monotonic
     progress: bool = False  # the far end is ringing
+    early_media: bool = False  # ... and sends its own sound: no ringback tone of ours
     muted: bool = False
     held: bool = False
     held_by_remote: bool = False
@@ -823,14 +824,17 @@ def caller_gave_up(step: Step, event: CallEnded) -> None:
 
 
 def far_end_ringing(step: Step, event: CallProgress) -> None:
-    step.s = replace(step.s, call=replace(step.active, progress=True))
-    if step.s.off_hook:
+    early = step.active.early_media or event.early_media
+    step.s = replace(step.s, call=replace(step.active, progress=True, early_media=early))
+    if early:
+        step.tone(None)  # the far end's own ringback or announcement is in the earpiece
+    elif step.s.off_hook:
         step.tone("ringback")
 
 
 def far_end_answered(step: Step, event: CallAnswered) -> None:
     call = replace(step.active, state="connected", connected_at=step.phone.clock.monotonic(),
-                   progress=False)
+                   progress=False, early_media=False)
     step.s = replace(step.s, mode=IN_CALL, call=call)
     step.tone(None)
     step.do(LogCall("answered", _record(step, call, "answered")))
@@ -838,7 +842,7 @@ def far_end_answered(step: Step, event: CallAnswered) -> None:
 
 def calling_lift(step: Step, event: HookLifted) -> None:
     step.s = replace(step.s, off_hook=True)
-    if step.active.progress:
+    if step.active.progress and not step.active.early_media:
         step.tone("ringback")
 
 

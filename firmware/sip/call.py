@@ -249,9 +249,10 @@ class SipCall:
                     self.remote_tag = resp.to_tag()
                 if "100rel" in option_tags(resp.get("Require")):
                     self._prack(resp)
-                if self.state == "new":
+                early = self._early_media(resp)
+                if self.state == "new" or early:
                     self.state = "early"
-                    self.post(CallProgress(self.phone_id))
+                    self.post(CallProgress(self.phone_id, early_media=early))
                 if self.cancel_pending:
                     self._send_cancel()
             return
@@ -306,6 +307,7 @@ class SipCall:
             self.send_in_dialog("BYE")
             self._end("error", f"no common audio codec ({exc})")
             return
+        self.rtp.muted = False  # after early media: the microphone is heard from now on
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
         self._session_as_uac(resp)
         self.post(CallAnswered(self.phone_id))
@@ -340,6 +342,21 @@ class SipCall:
                               resp.cseq[0])
 
         self.send_in_dialog("INVITE", body, on_final=done)
+
+    def _early_media(self, resp: Message) -> bool:
+        """A 18x with SDP (RFC 3261 13.2.1, the answer to our offer): the far end's sound
+        before the answer. Its RTP starts now; ours is silence until the call is answered, so
+        nothing said before the answer leaves the phone. True the first time only."""
+        if self.rtp.remote is not None or not resp.body.strip():
+            return False
+        try:
+            media = sdp.parse(resp.body)
+        except sdp.SdpError:
+            return False
+        self.rtp.muted = True
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        log.info("call %s: early media from %s:%d", self.call_id, media.address, media.port)
+        return True
 
     def _prack(self, resp: Message) -> None:
         """A reliable 18x (RFC 3262 4): PRACK it, once, in the early dialog it makes. A

@@ -344,3 +344,22 @@ def test_redial_with_d_and_long_d():
     d.keys("C")
     d.keys("D", long=True)
     assert len(d.of(PlaceCall)) == 3
+
+
+def test_early_media_silences_our_ringback_until_the_answer():
+    from firmware.events import CallAnswered, CallProgress, PlayTone
+
+    plain = Driver().registered()
+    plain.lift()
+    plain.keys("102D")
+    assert PlayTone("ringback") in plain.feed(CallProgress(plain.last_call_id()))
+
+    d = Driver().registered()
+    d.lift()
+    d.keys("102D")
+    call_id = d.last_call_id()
+    assert PlayTone("ringback") not in d.feed(CallProgress(call_id, early_media=True))
+    assert d.state.tone is None and d.state.call is not None and d.state.call.early_media
+    assert d.feed(CallProgress(call_id)) == []  # a later plain 180: still the far end's sound
+    d.feed(CallAnswered(call_id))
+    assert d.state.call is not None and not d.state.call.early_media
