@@ -153,6 +153,8 @@ def _parse(data: bytes) -> Message:
         if len(parts) != 3 or parts[2] != "SIP/2.0" or not re.fullmatch(r"[A-Za-z]+", parts[0]):
             raise ParseError(f"bad request line {first[:40]!r}")
         msg.method, msg.uri = parts[0].upper(), parts[1]
+        if not re.match(r"(?i)(sips?|tel):", msg.uri):
+            raise ParseError(f"bad Request-URI {msg.uri[:40]!r}")  # e.g. <sip:...> (RFC 4475)
     for line in lines:
         if not line.strip():
             continue
@@ -171,13 +173,39 @@ def _parse(data: bytes) -> Message:
         number, method = msg.cseq
     except ValueError as exc:
         raise ParseError(f"bad CSeq {msg.get('CSeq')!r}") from exc
-    if not method or number < 0:
-        raise ParseError(f"bad CSeq {msg.get('CSeq')!r}")
+    if not method or number < 0 or number >= 2 ** 31:
+        raise ParseError(f"bad CSeq {msg.get('CSeq')!r}")  # RFC 3261 8.1.1.5: below 2**31
+    if msg.method and method != msg.method:
+        raise ParseError(f"CSeq {method} in a {msg.method}")
+    forwards = msg.get("Max-Forwards")
+    if forwards and (not forwards.isdigit() or int(forwards) > 255):
+        raise ParseError(f"bad Max-Forwards {forwards[:10]!r}")
+    for name in ("From", "To"):
+        if _unbalanced(msg.get(name)):
+            raise ParseError(f"unterminated quoted string in {name}")
     length = msg.get("Content-Length")
-    if length.isdigit():
+    if length:
+        if not length.isdigit():
+            raise ParseError(f"bad Content-Length {length[:10]!r}")
+        if int(length) > len(body):
+            # A datagram cut short (RFC 3261 18.3: discarded); a stream never gets here.
+            raise ParseError(f"Content-Length {length} but {len(body)} bytes of body")
         body = body[: int(length)]
     msg.body = body
     return msg
+
+
+def _unbalanced(value: str) -> bool:
+    """An odd number of unescaped double quotes."""
+    quotes, escaped = 0, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quotes += 1
+    return quotes % 2 == 1
 
 
 # --------------------------------------------------------------------------- header values

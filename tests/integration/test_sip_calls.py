@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import wait_for
-from tests.lab.lab import goertzel, wav_pcm
+from tests.lab.lab import HERE, goertzel, wav_pcm
+
+RFC4475 = HERE / "rfc4475"
 
 pytestmark = pytest.mark.lab
 
@@ -273,6 +275,8 @@ def test_a_flood_of_malformed_datagrams_then_a_normal_call(kamailio, peers, lab_
         good.replace(b"sip:a@b", b"sip:\xc3\xa9@b"),
         b"BYE sip:101@127.0.0.2 SIP/2.0\r\nVia: x\r\nFrom: y\r\nTo: z;tag=1\r\nCall-ID: q\r\n"
         b"CSeq: 2 BYE\r\n\r\n",
+        # RFC 4475's torture messages, valid and invalid (tests/lab/rfc4475/).
+        *(path.read_bytes() for path in sorted(RFC4475.glob("*.dat"))),
     ]
     flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     flood.bind(("127.0.0.3", 0))
