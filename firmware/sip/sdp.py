@@ -98,7 +98,9 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
     chosen = next((pt for pt in pts if pt in prefer), None)
     if chosen is None:
         raise SdpError(f"no common codec in {pts}")
-    dtmf = next((pt for pt in pts if rtpmap.get(pt, "").startswith("telephone-event")), None)
+    # RFC 4733 events run at the audio codec's clock (8000 for G.711): linphone offers
+    # telephone-event at 48000, 16000 and 8000 on three payload types; only the 8000 one is ours.
+    dtmf = next((pt for pt in pts if rtpmap.get(pt, "") == "telephone-event/8000"), None)
     # ptime is the far end's preference (RFC 4566); every device here works in 20 ms frames,
     # which every G.711 endpoint accepts, so we send 20 ms whatever it asked for.
     del ptime

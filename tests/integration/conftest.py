@@ -4,5 +4,6 @@ from tests.lab.fixtures import (  # noqa: F401
     kamailio_tls,
     lab_dir,
     lab_phone,
+    linphones,
     peers,
 )

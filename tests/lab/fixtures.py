@@ -20,6 +20,7 @@ from firmware.sip.identity import host_port
 from firmware.sip.ua import UserAgent
 from tests.helpers import wait_for
 from tests.lab.lab import PHONE_IP, Baresip, Kamailio, free_udp, need, tone_wav
+from tests.lab.linphone import Linphone
 
 
 def _free(port: int, ip: str = "127.0.0.1") -> bool:
@@ -197,6 +198,24 @@ def peers(lab_dir: Path) -> Iterator[Callable[..., Baresip]]:
     yield make
     for b in started:
         b.stop()
+
+
+@pytest.fixture
+def linphones(lab_dir: Path) -> Iterator[Callable[..., Linphone]]:
+    """linphone users registered at a Kamailio, with liblinphone's defaults."""
+    need("linphone-daemon")
+    started: list[Linphone] = []
+
+    def make(kamailio: Kamailio, user: str) -> Linphone:
+        sip = lab_port(span=3)
+        lp = Linphone(lab_dir / f"linphone-{user}", user, sip, sip + 1,
+                      proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip).start()
+        started.append(lp)
+        return lp.register()
+
+    yield make
+    for lp in started:
+        lp.stop()
 
 
 @pytest.fixture

@@ -33,8 +33,7 @@ def need(*programs: str) -> None:
     missing = [p for p in programs if shutil.which(p) is None and
                not Path(f"/usr/sbin/{p}").exists()]
     if missing:
-        message = f"the SIP lab needs {', '.join(missing)} (apt-get install kamailio " \
-                  f"sip-tester baresip sox)"
+        message = f"the SIP lab needs {', '.join(missing)} (./dev setup installs it)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

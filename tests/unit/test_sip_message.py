@@ -99,3 +99,15 @@ def test_ipv6_uris_and_sdp() -> None:
     media = sdp.parse(offer)
     assert (media.address, media.port) == ("fd00::2", 20000)
     assert b"c=IN IP4 10.0.0.2\r\n" in sdp.build("10.0.0.2", 20000, 1, 1)
+
+
+def test_only_the_8000_hz_telephone_event_of_an_offer_is_taken() -> None:
+    # linphone offers RFC 4733 events at 48000, 16000 and 8000: answering payload 99 (its
+    # 48 kHz one) as telephone-event/8000 made its digits from us land nowhere.
+    offer = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+             b"m=audio 30400 RTP/AVP 96 0 8 99 100 101\r\na=rtpmap:96 opus/48000/2\r\n"
+             b"a=rtpmap:99 telephone-event/48000\r\na=rtpmap:100 telephone-event/16000\r\n"
+             b"a=rtpmap:101 telephone-event/8000\r\n")
+    media = sdp.parse(offer)
+    assert (media.codec, media.dtmf) == (0, 101)
+    assert sdp.parse(offer.replace(b"a=rtpmap:101 telephone-event/8000\r\n", b"")).dtmf is None
