@@ -89,8 +89,14 @@ def test_dtmf_both_ways_with_linphone(kamailio, linphones, lab_phone) -> None:
     alice = linphones(kamailio, "105")
     _answered_call_from(phone, alice, kamailio)
     phone.keys("159#")
-    # linphone offers telephone-event at 48000, 16000 and 8000 Hz: ours must be its 8000 one.
     wait_for(lambda: alice.tones() == ["1", "5", "9", "#"], what="linphone got 1 5 9 #")
+    # linphone offers telephone-event at 48000, 16000 and 8000 Hz on three payload types; our
+    # answer keeps the offer's mapping and takes the 8000 Hz one (RFC 3264 6.1, RFC 4733).
+    log = alice.log.read_text(errors="replace")
+    offered = re.findall(r"a=rtpmap:(\d+) telephone-event/8000", log.split("o=deskphone")[0])
+    answer = log.split("o=deskphone", 1)[1].split("\n\n", 1)[0]
+    assert re.findall(r"a=rtpmap:(\d+) (telephone-event/\d+)", answer) == [
+        (offered[-1], "telephone-event/8000")]
     alice.ok("dtmf 7")
     wait_for(lambda: [e.digit for e in phone.saw(DtmfReceived)] == ["7"], what="we got 7")
 

@@ -102,8 +102,8 @@ def test_ipv6_uris_and_sdp() -> None:
 
 
 def test_only_the_8000_hz_telephone_event_of_an_offer_is_taken() -> None:
-    # linphone offers RFC 4733 events at 48000, 16000 and 8000: answering payload 99 (its
-    # 48 kHz one) as telephone-event/8000 made its digits from us land nowhere.
+    # linphone offers RFC 4733 events at 48000, 16000 and 8000: the answer once named payload
+    # 99 (its 48 kHz one) telephone-event/8000, changing the offer's mapping (RFC 3264 6.1).
     offer = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
              b"m=audio 30400 RTP/AVP 96 0 8 99 100 101\r\na=rtpmap:96 opus/48000/2\r\n"
              b"a=rtpmap:99 telephone-event/48000\r\na=rtpmap:100 telephone-event/16000\r\n"
