@@ -13,7 +13,7 @@ import pytest
 from firmware.events import CallAnswered, CallEnded, IncomingCall
 from tests.helpers import wait_for
 from tests.lab.fixtures import LabPhone, free_udp
-from tests.lab.lab import need, sipp, sipp_start
+from tests.lab.lab import need, sipp, sipp_start, wait_udp_port_bound
 
 pytestmark = pytest.mark.lab
 SIPP_IP = "127.0.0.3"
@@ -67,24 +67,30 @@ def test_a_delayed_offer_is_answered_with_our_offer_and_the_ack_s_answer_is_used
 
 def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
     need("sipp")
-    port = free_udp(SIPP_IP)
-    run = sipp_start("register_retry_after.xml", None, SIPP_IP, lab_dir, port=port, timeout=40)
-    provider = SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
+    run, provider = _provider("register_retry_after.xml", lab_dir, timeout=40)
     try:
-        time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
         phone.until(lambda s: s.registration_reason == "Registrar said 503 Service Unavailable",
                     "the 503 on screen")
         refused = time.monotonic()
         phone.registered(timeout=20)
         waited = time.monotonic() - refused
-        out, err = run.communicate(timeout=20)
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-    assert run.returncode == 0, out[-2000:] + err[-2000:]
+        _verdicts(run)
     assert waited >= 5.5  # Retry-After: 6 (the backoff alone would have tried after 1-2 s)
+
+
+def test_a_423_is_answered_with_min_expires_and_the_contact_s_grant_is_kept(
+        lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    run, provider = _provider("register_423.xml", lab_dir)
+    try:
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
+        phone.registered(timeout=20)
+        left = phone.account.registration.registered_until - time.monotonic()
+    finally:
+        _verdicts(run)  # the second REGISTER asked for 600 s, in Expires and in the Contact
+    assert 100 < left <= 120  # the Contact's expires=120, not the 200's Expires: 3600
 
 
 def test_options_are_answered_with_what_the_phone_can_do(kamailio, lab_phone,
@@ -101,7 +107,7 @@ def _provider(scenario: str, lab_dir: Path, calls: int = 1, timeout: float = 30.
     port = free_udp(SIPP_IP)
     run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, calls=calls,
                      timeout=timeout, keys=keys)
-    time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
+    wait_udp_port_bound(SIPP_IP, port)  # a UAS says nothing until asked
     return run, SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
 
 
