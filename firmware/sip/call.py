@@ -114,6 +114,10 @@ class SipCall:
         # Our 200 carried the offer (their INVITE or re-INVITE had none): the answer comes in
         # their ACK (RFC 3264, RFC 3261 13.2.1).
         self.offer_in_ok = False
+        # Offers must never cross (RFC 3264 4, RFC 3311 5.2): our INVITE's offer until the
+        # first SDP comes back, and our own re-INVITE until its final response.
+        self.offer_pending = False
+        self.reinvite_pending = False
         # RFC 3262: as the callee, our reliable 180 waiting for its PRACK (`unacked`, its
         # RSeq); as the caller, the RSeq of the last reliable 18x we PRACKed.
         self.reliable = False  # the caller requires 100rel
@@ -229,6 +233,7 @@ class SipCall:
         msg.body = body
         self.invite = msg
         self.invite_dest = self.me.proxy
+        self.offer_pending = True
         self.transport.request(msg, self.me.proxy, self._invite_response)
 
     def _invite_response(self, resp: Message | None) -> None:
@@ -242,6 +247,8 @@ class SipCall:
         if resp is None:
             self._end("timeout", "no answer from the proxy")
             return
+        if resp.status >= 200 or resp.body.strip():
+            self.offer_pending = False  # the first SDP back is the answer (RFC 3261 13.2.1)
         if resp.status < 200:
             if resp.status > 100:
                 self.provisional = True
@@ -673,6 +680,10 @@ class SipCall:
                                            reply_to)
 
     def _reinvite(self, req: Message, reply_to: Addr) -> None:
+        if self.reinvite_pending or self.offer_in_ok:
+            # Ours is in progress (RFC 3261 14.2): the far end retries after a random wait.
+            self.transport.respond(req, self._response(491, "Request Pending", req), reply_to)
+            return
         try:
             media = sdp.parse(req.body) if req.body else None
         except sdp.SdpError:
@@ -707,7 +718,8 @@ class SipCall:
                 self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
                                        reply_to)
                 return
-        if media is not None and self.offer_in_ok:
+        if media is not None and (self.offer_in_ok or self.offer_pending or
+                                  self.reinvite_pending):
             # Our offer is still waiting for its answer: offers must not cross (RFC 3311 5.2).
             self.transport.respond(req, self._response(491, "Request Pending", req), reply_to)
             return
@@ -771,6 +783,8 @@ class SipCall:
                  ("Supported", ", ".join(SUPPORTED))]
 
         def done(resp: Message | None) -> None:
+            if method == "INVITE":
+                self.reinvite_pending = False
             if self.state != "confirmed":
                 return
             if resp is None or resp.status in (408, 481):
@@ -796,6 +810,10 @@ class SipCall:
         method = "UPDATE" if "UPDATE" in self.peer_allow else "INVITE"
         body = b""
         if method == "INVITE":
+            if self.reinvite_pending:
+                self.timer.start(interval, True)  # a re-INVITE is on its way: at the next half
+                return
+            self.reinvite_pending = True
             body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
                              codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
                              direction="sendonly" if self.held_local else "sendrecv")
@@ -813,6 +831,10 @@ class SipCall:
     def hold(self, held: bool) -> None:
         if self.state != "confirmed" or held == self.held_local:
             return
+        if self.reinvite_pending:
+            # One re-INVITE at a time (RFC 3261 14.1): this one when the other is done.
+            self.transport.later(0.5, lambda: self.hold(held))
+            return
         self.held_local = held
         self.sdp_version += 1
         body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
@@ -820,16 +842,27 @@ class SipCall:
                          direction="sendonly" if held else "sendrecv")
 
         def done(resp: Message | None) -> None:
+            self.reinvite_pending = False
             if resp is not None and 200 <= resp.status < 300:
                 self._ack_2xx(resp, f"<{self.local_uri}>;tag={self.local_tag}",
                               resp.cseq[0])
                 self.rtp.held = held or self.held_remote
                 self.post(HoldChanged(self.phone_id, held))
-            else:
-                self.held_local = not held
-                log.warning("call %s: hold refused (%s)", self.call_id,
-                            "no answer" if resp is None else resp.status)
+                return
+            self.held_local = not held
+            if resp is not None and resp.status == 491 and self.state == "confirmed":
+                # Our re-INVITE crossed theirs: try again after a random wait, longer when
+                # the call is ours (RFC 3261 14.1), so the two ends stop colliding.
+                wait = random.uniform(2.1, 4.0) if self.direction == "out" else \
+                    random.uniform(0.0, 2.0)
+                log.info("call %s: hold crossed the far end's re-INVITE (491); again in "
+                         "%.1f s", self.call_id, wait)
+                self.transport.later(wait, lambda: self.hold(held))
+                return
+            log.warning("call %s: hold refused (%s)", self.call_id,
+                        "no answer" if resp is None else resp.status)
 
+        self.reinvite_pending = True
         self.send_in_dialog("INVITE", body, on_final=done)
 
     def transfer(self, refer_to: str) -> None:

@@ -283,3 +283,40 @@ def test_early_media_is_played_instead_of_our_ringback(lab_phone, lab_dir: Path)
         phone.replace()
     finally:
         _verdicts(run)
+
+
+def test_crossing_re_invites_get_491_and_our_hold_is_tried_again(kamailio, lab_phone,
+                                                                  lab_dir: Path) -> None:
+    from firmware.events import HoldChanged, KeyPressed
+
+    need("sipp")
+    phone = lab_phone(kamailio, no_rtp_seconds=300).registered()
+    run = sipp_start("reinvite_glare.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
+                     timeout=40)
+    try:
+        phone.until(lambda s: s.mode == "ringing", "ringing")
+        phone.lift()
+        phone.until(lambda s: s.call is not None and s.call.state == "connected", "connected")
+        phone.post(KeyPressed("#", long=True))  # hold: the re-INVITE Bob's will cross
+        phone.until(lambda s: s.call is not None and s.call.state == "held",
+                    "held at the second try", timeout=15)
+        assert [(e.held, e.by_remote) for e in phone.saw(HoldChanged)] == [(True, False)]
+        phone.until(lambda s: s.call is None, "the call ended by Bob's BYE", timeout=15)
+    finally:
+        _verdicts(run)  # Bob's re-INVITE got 491, and the phone's second one came
+
+
+def test_an_early_update_gets_491_with_an_offer_and_200_without(lab_phone,
+                                                                 lab_dir: Path) -> None:
+    need("sipp")
+    run, provider = _provider("update_early.xml", lab_dir, calls=2)
+    try:
+        phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False,
+                                    no_rtp_seconds=300)
+        phone.registered(timeout=20)
+        phone.keys("103D")
+        wait_for(lambda: phone.saw(CallAnswered), what="the call answered after the UPDATEs")
+        phone.until(lambda s: s.call is None, "the call ended by the provider's BYE")
+        assert [e.reason for e in phone.saw(CallEnded)] == ["hangup"]
+    finally:
+        _verdicts(run)  # 491 to the UPDATE with an offer, 200 to the one without
