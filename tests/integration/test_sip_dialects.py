@@ -13,7 +13,7 @@ import pytest
 from firmware.events import CallAnswered, CallEnded, IncomingCall
 from tests.helpers import wait_for
 from tests.lab.fixtures import LabPhone, free_udp
-from tests.lab.lab import need, sipp, sipp_start, wait_udp_port_bound
+from tests.lab.lab import need, sipp, sipp_start, ulaw_wav, wait_udp_port_bound
 
 pytestmark = pytest.mark.lab
 SIPP_IP = "127.0.0.3"
@@ -247,26 +247,11 @@ def test_our_call_retries_a_422_and_refreshes_when_made_refresher(lab_phone,
         _verdicts(run)
 
 
-def _ulaw_wav(path: Path, freq: float, seconds: float) -> Path:
-    """A mu-law WAV (format 7) of a tone, the kind SIPp's rtp_stream sends as payload 0."""
-    import struct
-
-    from firmware.sip.g711 import encode
-    from tests.lab.lab import tone_wav, wav_pcm
-
-    data = encode(wav_pcm(tone_wav(path.with_suffix(".pcm.wav"), freq, seconds)), 0)
-    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8) + struct.pack("<H", 0)
-    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" +
-                     b"fmt " + struct.pack("<I", len(fmt)) + fmt +
-                     b"data" + struct.pack("<I", len(data)) + data)
-    return path
-
-
 def test_early_media_is_played_instead_of_our_ringback(lab_phone, lab_dir: Path) -> None:
     need("sipp")
     from tests.lab.lab import goertzel
 
-    _ulaw_wav(lab_dir / "announcement.wav", 600, 10)  # what the scenario streams
+    ulaw_wav(lab_dir / "announcement.wav", 600, 10)  # what the scenario streams
     run, provider = _provider("early_media.xml", lab_dir, calls=2)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False).registered()

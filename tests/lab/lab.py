@@ -337,6 +337,20 @@ def wav_pcm(path: Path) -> bytes:
         return w.readframes(w.getnframes())
 
 
+def ulaw_wav(path: Path, freq: float, seconds: float) -> Path:
+    """A mu-law WAV (format 7) of a tone, the kind SIPp's rtp_stream sends as payload 0."""
+    import struct
+
+    from firmware.sip.g711 import encode
+
+    data = encode(wav_pcm(tone_wav(path.with_suffix(".pcm.wav"), freq, seconds)), 0)
+    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8) + struct.pack("<H", 0)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" +
+                     b"fmt " + struct.pack("<I", len(fmt)) + fmt +
+                     b"data" + struct.pack("<I", len(data)) + data)
+    return path
+
+
 def sipp(scenario: str, target: str, local_ip: str, workdir: Path, calls: int = 1,
          timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
     """Run a SIPp scenario from tests/lab/sipp/ once; its exit code is its verdict (0 = every
