@@ -36,6 +36,14 @@ class ParseError(ValueError):
     """Not a SIP message we can act on; the text says why (for the log)."""
 
 
+# RFC 3261 25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# Headers that may appear once only; a second copy makes the message ambiguous.
+SINGLE = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type")
+# Headers whose values are name-addr or addr-spec.
+ADDRESSES = ("From", "To", "Contact", "Route", "Record-Route", "Reply-To")
+
+
 def canonical(name: str) -> str:
     name = name.strip()
     if len(name) == 1 and name.lower() in COMPACT:
@@ -90,8 +98,8 @@ class Message:
 
     @property
     def cseq(self) -> tuple[int, str]:
-        number, _, method = self.get("CSeq").partition(" ")
-        return int(number), method.strip().upper()
+        number, _, method = self.get("CSeq").strip().partition(" ")
+        return int(number), method.strip()  # methods are case-sensitive (RFC 3261 7.1)
 
     @property
     def branch(self) -> str:
@@ -141,20 +149,27 @@ def _parse(data: bytes) -> Message:
         lines.pop(0)  # keep-alive CRLFs
     if not lines:
         raise ParseError("empty")
-    first = lines.pop(0).strip()
+    first = lines.pop(0)
     msg = Message()
     parts = first.split(" ", 2)
     if first.startswith("SIP/2.0 "):
+        first = first.strip()
         if len(parts) < 2 or not parts[1].isdigit() or len(parts[1]) != 3:
             raise ParseError(f"bad status line {first[:40]!r}")
         msg.status = int(parts[1])
         msg.reason = parts[2] if len(parts) > 2 else ""
     else:
-        if len(parts) != 3 or parts[2] != "SIP/2.0" or not re.fullmatch(r"[A-Za-z]+", parts[0]):
+        # Method SP Request-URI SP SIP/2.0, single spaces, nothing after (RFC 3261 25.1;
+        # RFC 4475 3.1.2.8-10); the method is a case-sensitive token (3.1.1.2, 3.1.1.5).
+        if len(parts) != 3 or parts[2] != "SIP/2.0" or not re.fullmatch(TOKEN, parts[0]):
             raise ParseError(f"bad request line {first[:40]!r}")
-        msg.method, msg.uri = parts[0].upper(), parts[1]
-        if not re.match(r"(?i)(sips?|tel):", msg.uri):
-            raise ParseError(f"bad Request-URI {msg.uri[:40]!r}")  # e.g. <sip:...> (RFC 4475)
+        msg.method, msg.uri = parts[0], parts[1]
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", msg.uri):
+            # Not a URI at all, e.g. <sip:...> (RFC 4475 3.1.2.7); another scheme is a URI the
+            # user agent answers 416 (3.3.2).
+            raise ParseError(f"bad Request-URI {msg.uri[:40]!r}")
+        if "?" in msg.uri.rpartition("@")[2]:
+            raise ParseError("headers in the Request-URI")  # RFC 3261 19.1.5, RFC 4475 3.1.2.11
     for line in lines:
         if not line.strip():
             continue
@@ -177,12 +192,26 @@ def _parse(data: bytes) -> Message:
         raise ParseError(f"bad CSeq {msg.get('CSeq')!r}")  # RFC 3261 8.1.1.5: below 2**31
     if msg.method and method != msg.method:
         raise ParseError(f"CSeq {method} in a {msg.method}")
+    for name in SINGLE:
+        if sum(1 for key, _ in msg.headers if key == name) > 1:
+            raise ParseError(f"more than one {name}")  # RFC 4475 3.3.9 (multi01), 3.3.10
     forwards = msg.get("Max-Forwards")
     if forwards and (not forwards.isdigit() or int(forwards) > 255):
         raise ParseError(f"bad Max-Forwards {forwards[:10]!r}")
     for name in ("From", "To"):
         if _unbalanced(msg.get(name)):
             raise ParseError(f"unterminated quoted string in {name}")
+    for name in ADDRESSES:
+        for value in msg.all(name):
+            fault = _bad_address(value)
+            if fault:
+                raise ParseError(f"{name}: {fault}")
+    for via in msg.all("Via"):
+        if not re.match(r"SIP\s*/\s*2\.0\s*/\s*[A-Za-z]+\s+\S", via) or \
+                re.search(r";\s*(;|$)", via):
+            raise ParseError(f"bad Via {via[:40]!r}")  # RFC 4475 3.1.2.1
+    if msg.get("Date") and not msg.get("Date").endswith("GMT"):
+        raise ParseError("a Date not in GMT")  # RFC 3261 20.17, RFC 4475 3.1.2.12
     length = msg.get("Content-Length")
     if length:
         if not length.isdigit():
@@ -193,6 +222,29 @@ def _parse(data: bytes) -> Message:
         body = body[: int(length)]
     msg.body = body
     return msg
+
+
+def _bad_address(value: str) -> str:
+    """What is wrong with one name-addr / addr-spec value (RFC 3261 20.10, 25.1), or ""."""
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', value)  # quoted display names out of the way
+    if bare.strip() == "*":
+        return ""
+    if "<" in bare:
+        display, _, rest = bare.partition("<")
+        if not re.fullmatch(rf'\s*(""|({TOKEN}\s*)*)\s*', display):
+            return "a display name that is neither tokens nor quoted"  # 3.1.2.15 (baddn)
+        if rest[:1].isspace() or re.search(r"\s>", rest):
+            return "spaces inside <>"  # RFC 4475 3.1.2.14 (badaspec)
+        params = rest.partition(">")[2]
+    else:
+        if not re.match(r"\s*[A-Za-z][A-Za-z0-9+.\-]*:", bare):
+            return "not an address"  # e.g. an unquoted display name with a comma (baddn)
+        if "?" in bare.rpartition("@")[2]:
+            return "a URI with headers outside <>"  # RFC 4475 3.1.2.13 (regbadct)
+        params = bare
+    if re.search(r";\s*(;|$)", params):
+        return "an empty parameter"  # RFC 4475 3.1.2.1 (badinv01)
+    return ""
 
 
 def _unbalanced(value: str) -> bool:

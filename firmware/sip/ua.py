@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import secrets
 import ssl
 import threading
@@ -196,6 +197,10 @@ class UserAgent:
         return addr == self.me.proxy
 
     def _request(self, req: Message, addr: Addr) -> None:
+        if not re.match(r"(?i)(sips?|tel):", req.uri):
+            if req.method != "ACK":  # RFC 3261 8.2.2.1, RFC 4475 3.3.2-3.3.3
+                self._reply(req, addr, 416, "Unsupported URI Scheme")
+            return
         call = self.calls.get(req.call_id)
         if req.method == "NOTIFY" and (self.mailbox.owns(req) or
                                        (not req.to_tag() and self._from_proxy(addr))):
@@ -217,6 +222,12 @@ class UserAgent:
             else:
                 self._reply(req, addr, 481, "Call/Transaction Does Not Exist")
             return
+        lacking = unsupported(req)
+        if lacking:
+            # RFC 3261 8.2.2.3: a required extension we do not do is refused (before ringing).
+            log.info("SIP: %s requires %s: 420", req.method, ", ".join(lacking))
+            self._reply(req, addr, 420, "Bad Extension", [("Unsupported", ", ".join(lacking))])
+            return
         if req.method == "INVITE":
             self._invite(req, addr, call)
         elif req.method == "OPTIONS":
@@ -235,16 +246,21 @@ class UserAgent:
             return
         if existing is not None:
             return  # the same INVITE by another path; its first copy is being handled
-        lacking = unsupported(req)
-        if lacking:
-            # RFC 3261 8.2.2.3: a required extension we do not do is refused before ringing.
-            log.info("SIP: INVITE requires %s: 420", ", ".join(lacking))
-            self._reply(req, addr, 420, "Bad Extension", [("Unsupported", ", ".join(lacking))])
+        accept = [a.split(";")[0].strip().lower() for a in req.all("Accept")]
+        if req.get("Accept") and not {"application/sdp", "application/*", "*/*"} & set(accept):
+            # Our answer can only be SDP (RFC 3261 21.4.7, RFC 4475 3.3.15).
+            self._reply(req, addr, 406, "Not Acceptable", [("Accept", "application/sdp")])
             return
         asked = requested(req)
         if asked is not None and asked.seconds < MIN_SE:
             # RFC 4028 6: a session interval below our floor is refused, naming the floor.
             self._reply(req, addr, 422, "Session Interval Too Small", [("Min-SE", str(MIN_SE))])
+            return
+        kind = req.get("Content-Type").split(";")[0].strip().lower()
+        if req.body.strip() and kind not in ("", "application/sdp"):
+            # A body we cannot read (RFC 3261 21.4.13, RFC 4475 3.3.6): say what we accept.
+            self._reply(req, addr, 415, "Unsupported Media Type",
+                        [("Accept", "application/sdp")])
             return
         if req.body.strip():
             try:
