@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware.events import HookLifted, HookReplaced
 from tests.lab.fixtures import LabPhone, lab_port
-from tests.lab.lab import Kamailio, free_udp, sipp_start, stop_pid, ulaw_wav
+from tests.lab.lab import Kamailio, free_udp, sipp_start, ulaw_wav
 
 SIPP_IP = "127.0.0.3"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -85,6 +85,7 @@ IN_DIALOG = """\
   </send>
 """
 
+# The phone's refresh answered; in this UPDATE the phone is the UAC, and stays the refresher.
 REFRESH = """\
   <recv request="UPDATE" timeout="120000"/>
   <send>
@@ -95,7 +96,7 @@ REFRESH = """\
       [last_To:]
       [last_Call-ID:]
       [last_CSeq:]
-      Session-Expires: 180;refresher=uas
+      Session-Expires: 180;refresher=uac
       Require: timer
       Content-Length: 0
 
@@ -260,7 +261,8 @@ def long_calls(kam: Kamailio, work: Path, minutes: float) -> list[tuple[str, flo
             child.wait()
         for run in runs:
             if run.poll() is None:
-                stop_pid(run)  # type: ignore[arg-type]
+                run.kill()
+                run.communicate()
     return [(what, u / elapsed * 60, n) for (what, *_rest, n), u in zip(calls, used, strict=True)]
 
 

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from firmware.events import CallAnswered, CallEnded, IncomingCall
 from tests.helpers import wait_for
 from tests.lab.fixtures import LabPhone, free_udp
-from tests.lab.lab import need, sipp, sipp_start, ulaw_wav, wait_udp_port_bound
+from tests.lab.lab import (
+    need,
+    sipp,
+    sipp_provider,
+    sipp_start,
+    sipp_verdicts,
+    ulaw_wav,
+)
 
 pytestmark = pytest.mark.lab
 SIPP_IP = "127.0.0.3"
@@ -56,18 +62,14 @@ def test_a_delayed_offer_is_answered_with_our_offer_and_the_ack_s_answer_is_used
         wait_for(lambda: any(c.rtp.remote == (SIPP_IP, media)
                              for c in phone.account.calls.values()),
                  what="RTP aimed at the address the ACK's SDP gave")
-        out, err = run.communicate(timeout=40)
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-    assert run.returncode == 0, out[-2000:] + err[-2000:]  # our 200 offered PCMU and PCMA
+        sipp_verdicts(run)  # our 200 offered PCMU and PCMA
     phone.until(lambda s: s.call is None, "the call ended by Bob's BYE")
 
 
 def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
     need("sipp")
-    run, provider = _provider("register_retry_after.xml", lab_dir, timeout=40)
+    run, provider = sipp_provider("register_retry_after.xml", lab_dir, timeout=40)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
         phone.until(lambda s: s.registration_reason == "Registrar said 503 Service Unavailable",
@@ -76,20 +78,20 @@ def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
         phone.registered(timeout=20)
         waited = time.monotonic() - refused
     finally:
-        _verdicts(run)
+        sipp_verdicts(run)
     assert waited >= 5.5  # Retry-After: 6 (the backoff alone would have tried after 1-2 s)
 
 
 def test_a_423_is_answered_with_min_expires_and_the_contact_s_grant_is_kept(
         lab_phone, lab_dir: Path) -> None:
     need("sipp")
-    run, provider = _provider("register_423.xml", lab_dir)
+    run, provider = sipp_provider("register_423.xml", lab_dir)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
         phone.registered(timeout=20)
         left = phone.account.registration.registered_until - time.monotonic()
     finally:
-        _verdicts(run)  # the second REGISTER asked for 600 s, in Expires and in the Contact
+        sipp_verdicts(run)  # the second REGISTER asked for 600 s, in Expires and in the Contact
     assert 100 < left <= 120  # the Contact's expires=120, not the 200's Expires: 3600
 
 
@@ -101,44 +103,23 @@ def test_options_are_answered_with_what_the_phone_can_do(kamailio, lab_phone,
     assert done.returncode == 0, _verdict(done)  # Allow (INVITE ... BYE ... REFER), Accept
 
 
-def _provider(scenario: str, lab_dir: Path, calls: int = 1, timeout: float = 30.0,
-              **keys: str):
-    """SIPp as the provider the phone registers with, on a port of its own."""
-    port = free_udp(SIPP_IP)
-    run = sipp_start(scenario, None, SIPP_IP, lab_dir, port=port, calls=calls,
-                     timeout=timeout, keys=keys)
-    wait_udp_port_bound(SIPP_IP, port)  # a UAS says nothing until asked
-    return run, SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
-
-
-def _verdicts(*runs) -> None:
-    for run in runs:
-        try:
-            out, err = run.communicate(timeout=90)
-        finally:
-            if run.poll() is None:
-                run.kill()
-                run.communicate()
-        assert run.returncode == 0, out[-2000:] + err[-2000:]
-
-
 def test_a_registrar_that_sends_the_phone_to_another_one(lab_phone, lab_dir: Path) -> None:
     need("sipp")
-    second, other = _provider("register_ok.xml", lab_dir)
-    first, provider = _provider("register_redirect.xml", lab_dir,
+    second, other = sipp_provider("register_ok.xml", lab_dir)
+    first, provider = sipp_provider("register_redirect.xml", lab_dir,
                                 other=f"{other.ip}:{other.port}")
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
         phone.registered(timeout=20)
         assert phone.account.me.proxy == (other.ip, other.port)
     finally:
-        _verdicts(first, second)
+        sipp_verdicts(first, second)
 
 
 def test_a_200_that_does_not_list_our_contact_is_not_registered(lab_phone,
                                                                 lab_dir: Path) -> None:
     need("sipp")
-    run, provider = _provider("register_forgets_contact.xml", lab_dir)
+    run, provider = sipp_provider("register_forgets_contact.xml", lab_dir)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False)
         phone.until(lambda s: s.registration_reason == "Registrar did not keep our Contact",
@@ -146,7 +127,7 @@ def test_a_200_that_does_not_list_our_contact_is_not_registered(lab_phone,
         assert phone.state.registration == "registering"
         phone.registered(timeout=20)  # the next REGISTER's 200 lists it
     finally:
-        _verdicts(run)
+        sipp_verdicts(run)
 
 
 def test_a_caller_requiring_100rel_gets_a_reliable_180_and_its_prack_answered(
@@ -162,12 +143,12 @@ def test_a_caller_requiring_100rel_gets_a_reliable_180_and_its_prack_answered(
         phone.lift()
         phone.until(lambda s: s.call is None, "the call ended by Bob's BYE", timeout=20)
     finally:
-        _verdicts(run)  # the 180 carried Require: 100rel and an RSeq; 200 to the PRACK
+        sipp_verdicts(run)  # the 180 carried Require: 100rel and an RSeq; 200 to the PRACK
 
 
 def test_the_phone_pracks_a_reliable_180(lab_phone, lab_dir: Path) -> None:
     need("sipp")
-    run, provider = _provider("prack_uac.xml", lab_dir, calls=2)
+    run, provider = sipp_provider("prack_uac.xml", lab_dir, calls=2)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False).registered()
         phone.lift()
@@ -176,7 +157,7 @@ def test_the_phone_pracks_a_reliable_180(lab_phone, lab_dir: Path) -> None:
                     "answered after the PRACK")
         phone.replace()
     finally:
-        _verdicts(run)  # INVITE with Supported: 100rel; PRACK with RAck: 1 1 INVITE
+        sipp_verdicts(run)  # INVITE with Supported: 100rel; PRACK with RAck: 1 1 INVITE
 
 
 def test_a_session_interval_below_90_s_gets_422_naming_min_se(kamailio, lab_phone,
@@ -202,7 +183,7 @@ def test_the_phone_refreshes_a_session_it_was_made_refresher_of(kamailio, lab_ph
         phone.until(lambda s: s.call is None, "the call ended by Bob after the refresh",
                     timeout=80)
     finally:
-        _verdicts(run)
+        sipp_verdicts(run)
 
 
 @pytest.mark.timeout(120)
@@ -223,14 +204,14 @@ def test_a_session_the_far_end_never_refreshes_is_ended_by_the_phone(kamailio, l
         [ended] = phone.saw(CallEnded)
         assert ended.detail == "the far end stopped refreshing the call"
     finally:
-        _verdicts(run)  # and Bob received the phone's BYE
+        sipp_verdicts(run)  # and Bob received the phone's BYE
 
 
 @pytest.mark.timeout(120)
 def test_our_call_retries_a_422_and_refreshes_when_made_refresher(lab_phone,
                                                                   lab_dir: Path) -> None:
     need("sipp")
-    run, provider = _provider("session_uac.xml", lab_dir, calls=2, timeout=90)
+    run, provider = sipp_provider("session_uac.xml", lab_dir, calls=2, timeout=90)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False,
                                     no_rtp_seconds=300).registered()
@@ -244,7 +225,7 @@ def test_our_call_retries_a_422_and_refreshes_when_made_refresher(lab_phone,
                  timeout=60, what="our session refresh")
         phone.replace()
     finally:
-        _verdicts(run)
+        sipp_verdicts(run)
 
 
 def test_early_media_is_played_instead_of_our_ringback(lab_phone, lab_dir: Path) -> None:
@@ -252,7 +233,7 @@ def test_early_media_is_played_instead_of_our_ringback(lab_phone, lab_dir: Path)
     from tests.lab.lab import goertzel
 
     ulaw_wav(lab_dir / "announcement.wav", 600, 10)  # what the scenario streams
-    run, provider = _provider("early_media.xml", lab_dir, calls=2)
+    run, provider = sipp_provider("early_media.xml", lab_dir, calls=2)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False).registered()
         phone.lift()
@@ -267,7 +248,7 @@ def test_early_media_is_played_instead_of_our_ringback(lab_phone, lab_dir: Path)
         phone.until(lambda s: s.call is not None and s.call.state == "connected", "answered")
         phone.replace()
     finally:
-        _verdicts(run)
+        sipp_verdicts(run)
 
 
 def test_crossing_re_invites_get_491_and_our_hold_is_tried_again(kamailio, lab_phone,
@@ -288,13 +269,13 @@ def test_crossing_re_invites_get_491_and_our_hold_is_tried_again(kamailio, lab_p
         assert [(e.held, e.by_remote) for e in phone.saw(HoldChanged)] == [(True, False)]
         phone.until(lambda s: s.call is None, "the call ended by Bob's BYE", timeout=15)
     finally:
-        _verdicts(run)  # Bob's re-INVITE got 491, and the phone's second one came
+        sipp_verdicts(run)  # Bob's re-INVITE got 491, and the phone's second one came
 
 
 def test_an_early_update_gets_491_with_an_offer_and_200_without(lab_phone,
                                                                  lab_dir: Path) -> None:
     need("sipp")
-    run, provider = _provider("update_early.xml", lab_dir, calls=2)
+    run, provider = sipp_provider("update_early.xml", lab_dir, calls=2)
     try:
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0, mwi=False,
                                     no_rtp_seconds=300)
@@ -304,4 +285,4 @@ def test_an_early_update_gets_491_with_an_offer_and_200_without(lab_phone,
         phone.until(lambda s: s.call is None, "the call ended by the provider's BYE")
         assert [e.reason for e in phone.saw(CallEnded)] == ["hangup"]
     finally:
-        _verdicts(run)  # 491 to the UPDATE with an offer, 200 to the one without
+        sipp_verdicts(run)  # 491 to the UPDATE with an offer, 200 to the one without

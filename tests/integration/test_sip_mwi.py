@@ -3,14 +3,12 @@ takes an unsolicited NOTIFY through Kamailio, and refuses a body without a count
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from tests.lab.fixtures import LabPhone, free_udp
-from tests.lab.lab import need, sipp, sipp_start
+from tests.lab.fixtures import LabPhone
+from tests.lab.lab import need, sipp, sipp_provider, sipp_verdicts
 
 pytestmark = pytest.mark.lab
 SIPP_IP = "127.0.0.3"
@@ -19,19 +17,12 @@ SIPP_IP = "127.0.0.3"
 def test_the_phone_subscribes_to_its_mailbox_and_shows_the_count(lab_phone,
                                                                   lab_dir: Path) -> None:
     need("sipp")
-    port = free_udp(SIPP_IP)
-    run = sipp_start("mailbox.xml", None, SIPP_IP, lab_dir, port=port, calls=2, timeout=30)
+    run, provider = sipp_provider("mailbox.xml", lab_dir, calls=2)
     try:
-        time.sleep(0.3)  # SIPp binds its port (a UAS says nothing until asked)
-        provider = SimpleNamespace(ip=SIPP_IP, port=port, tls_port=None)
         phone: LabPhone = lab_phone(provider, keepalive_seconds=0).registered()
         phone.until(lambda s: s.mwi == (2, 5), "2 new and 5 old voice messages")
-        out, err = run.communicate(timeout=30)
     finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-    assert run.returncode == 0, out[-2000:] + err[-2000:]  # SUBSCRIBE with Event, 200 to NOTIFY
+        sipp_verdicts(run)  # SUBSCRIBE with Event, 200 to NOTIFY
     assert "2 voice messages" in phone.daemon.published.lines
 
 

@@ -380,6 +380,31 @@ def sipp_start(scenario: str, target: str | None, local_ip: str, workdir: Path,
                             cwd=workdir)
 
 
+def sipp_provider(scenario: str, workdir: Path, ip: str = "127.0.0.3", calls: int = 1,
+                  timeout: float = 30.0, **keys: str) -> tuple[subprocess.Popen[str], Any]:
+    """SIPp as the provider a phone registers with, on a port of its own; returns the run and
+    what LabPhone takes as its server (ip, port)."""
+    from types import SimpleNamespace
+
+    port = free_udp(ip)
+    run = sipp_start(scenario, None, ip, workdir, port=port, calls=calls, timeout=timeout,
+                     keys=keys)
+    wait_udp_port_bound(ip, port)  # a UAS says nothing until asked
+    return run, SimpleNamespace(ip=ip, port=port, tls_port=None)
+
+
+def sipp_verdicts(*runs: subprocess.Popen[str]) -> None:
+    """Wait for each SIPp run; its exit code is its verdict on what it received."""
+    for run in runs:
+        try:
+            out, err = run.communicate(timeout=90)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+        assert run.returncode == 0, out[-2000:] + err[-2000:]
+
+
 def free_udp(ip: str) -> int:
     """A UDP port nothing holds on `ip` right now."""
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM) as s:
