@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import html
 import itertools
 import json
 import threading
@@ -54,7 +55,8 @@ def _sanitize(number: str, country: str | None) -> str:
 
 FIELDS = {
     "res.partner": {"id", "name", "phone", "mobile", "email", "country_code",
-                    "phone_sanitized", "phone_mobile_search", "display_name"},
+                    "phone_sanitized", "phone_mobile_search", "display_name", "write_date",
+                    "active"},
     "crm.lead": {"id", "name", "phone", "mobile", "partner_id", "user_id"},
     "project.task": {"id", "name", "partner_id", "user_ids"},
     "helpdesk.ticket": {"id", "name", "partner_id", "user_id"},
@@ -64,8 +66,13 @@ FIELDS = {
     "voip.call": {"id", "phone_number", "direction", "state", "start_date", "end_date",
                   "activity_name", "partner_id", "user_id", "create_date"},
     "res.users": {"id", "name", "login", "voip_username", "voip_secret",
-                  "should_auto_reject_incoming_calls", "external_device_number"},
+                  "should_auto_reject_incoming_calls", "external_device_number", "tz"},
+    "ir.module.module": {"id", "name", "state"},
+    "mail.message": {"id", "model", "res_id", "body", "message_type", "subtype_xmlid",
+                     "author_id"},
 }
+# Models with a chatter (mail.thread): message_post works on their records.
+CHATTER = {"res.partner", "crm.lead", "project.task", "helpdesk.ticket"}
 MANY2ONE = {"partner_id", "user_id", "activity_type_id"}
 
 
@@ -81,6 +88,9 @@ class OdooDouble:
     calls: list[tuple[str, str, list[Any], dict[str, Any]]] = field(default_factory=list)
     writes: list[tuple[str, str, list[Any], dict[str, Any]]] = field(default_factory=list)
     round_trips: int = 0
+    # Every server error that Odoo writes to its log with a traceback (a missing method, a
+    # missing model): a quiet phone causes none.
+    faults: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -107,7 +117,7 @@ class OdooDouble:
         self.tables["res.partner"] = {
             pid: {"id": pid, "name": name, "phone": phone or False, "mobile": mobile or False,
                   "email": f"{name.split()[0].lower()}@example.com", "country_code": country,
-                  "display_name": name}
+                  "display_name": name, "write_date": "2026-11-01 08:00:00", "active": True}
             for pid, name, phone, mobile, country in partners
         }
         self.tables["crm.lead"] = {
@@ -144,11 +154,18 @@ class OdooDouble:
         self.tables["res.users"] = {
             ALICE: {"id": ALICE, "name": "Alice Martin", "login": "alice@example.com",
                     "voip_username": "101", "voip_secret": "pw101",
-                    "should_auto_reject_incoming_calls": False, "external_device_number": False},
+                    "should_auto_reject_incoming_calls": False, "external_device_number": False,
+                    "tz": "Europe/Brussels"},
             BOB: {"id": BOB, "name": "Bob Peeters", "login": "bob@example.com",
                   "voip_username": "102", "voip_secret": "pw102",
-                  "should_auto_reject_incoming_calls": False, "external_device_number": False},
+                  "should_auto_reject_incoming_calls": False, "external_device_number": False,
+                  "tz": False},
         }
+        self.tables["ir.module.module"] = {
+            1: {"id": 1, "name": "voip", "state": "installed" if self.voip else "uninstallable"},
+            2: {"id": 2, "name": "crm", "state": "installed"},
+        }
+        self.tables["mail.message"] = {}
 
     def add_activity(self, model: str, res_id: int, summary: str, due: dt.date,
                      type_id: int = 1, user: int = ALICE, aid: int | None = None) -> int:
@@ -168,7 +185,7 @@ class OdooDouble:
             self.tables["res.partner"][pid] = {
                 "id": pid, "name": f"Customer {n:04d}", "phone": f"+32 470 {n:06d}",
                 "mobile": False, "email": False, "country_code": "BE",
-                "display_name": f"Customer {n:04d}"}
+                "display_name": f"Customer {n:04d}", "write_date": self.now(), "active": True}
             model = "res.partner" if n % 2 else "crm.lead"
             res_id = pid
             if model == "crm.lead":
@@ -177,6 +194,37 @@ class OdooDouble:
                     "id": res_id, "name": f"Deal {n:04d}", "phone": False, "mobile": False,
                     "partner_id": pid, "user_id": ALICE}
             self.add_activity(model, res_id, f"Call {n}", self.today)
+
+    @staticmethod
+    def now() -> str:
+        """Odoo's clock as it stamps write_date: UTC, to the second."""
+        return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    def add_partner(self, name: str, phone: str, country: str = "BE") -> int:
+        """A contact created in Odoo's browser (write_date: now)."""
+        with self.lock:
+            pid = next(self.next_id)
+            self.tables["res.partner"][pid] = {
+                "id": pid, "name": name, "phone": phone, "mobile": False, "email": False,
+                "country_code": country, "display_name": name, "write_date": self.now(),
+                "active": True}
+            return pid
+
+    def archive_partner(self, pid: int) -> None:
+        with self.lock:
+            self.tables["res.partner"][pid].update(active=False, write_date=self.now())
+
+    def notes(self, model: str | None = None, res_id: int | None = None
+              ) -> list[dict[str, Any]]:
+        """Notes posted in chatters, oldest first."""
+        return [m for m in self.tables["mail.message"].values()
+                if (model is None or m["model"] == model) and
+                (res_id is None or m["res_id"] == res_id)]
+
+    def mark_done_in_browser(self, aid: int) -> None:
+        """Someone marks the activity done in Odoo's web client."""
+        with self.lock:
+            del self.tables["mail.activity"][aid]
 
     def activities(self, uid: int = ALICE) -> dict[int, dict[str, Any]]:
         return {a["id"]: a for a in self.tables["mail.activity"].values()
@@ -195,6 +243,8 @@ class OdooDouble:
             raise Fault("builtins.ValueError", f"Invalid field '{name}' on model '{model}'")
         if model == "res.partner" and name == "phone_sanitized":
             return _sanitize(rec.get("phone") or rec.get("mobile") or "", rec["country_code"])
+        if model == "ir.module.module" and name == "state" and rec["name"] == "voip":
+            return "installed" if self.voip else "uninstallable"  # follows `voip` when set late
         if model == "res.partner" and name == "phone_mobile_search":
             return None  # search only
         if model == "mail.activity":
@@ -265,7 +315,10 @@ class OdooDouble:
                     limit: int | None = None, order: str = "", offset: int = 0
                     ) -> list[dict[str, Any]]:
         fields = fields or sorted(FIELDS[model] - {"phone_mobile_search"})
-        rows = [r for r in self.tables[model].values() if self._match(model, r, domain)]
+        # Odoo hides archived records unless the domain asks about `active` (active_test).
+        mentions_active = any(isinstance(leaf, list) and leaf[0] == "active" for leaf in domain)
+        rows = [r for r in self.tables[model].values() if self._match(model, r, domain) and
+                (mentions_active or r.get("active", True))]
         rows.sort(key=lambda r: r["id"], reverse=order.endswith("desc"))
         rows = rows[offset:]
         if limit:
@@ -276,6 +329,15 @@ class OdooDouble:
 
     def execute(self, uid: int, model: str, method: str, args: list[Any],
                 kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._execute(uid, model, method, args, kwargs)
+        except Fault as fault:
+            if fault.name.startswith("builtins."):
+                self.faults.append(f"{model}.{method}: {fault}")  # a traceback in Odoo's log
+            raise
+
+    def _execute(self, uid: int, model: str, method: str, args: list[Any],
+                 kwargs: dict[str, Any]) -> Any:
         if model not in self.tables or (model == "voip.call" and not self.voip):
             raise Fault("builtins.KeyError", f"'{model}'")
         voip_only = {("mail.activity", "get_today_call_activities"),
@@ -316,6 +378,19 @@ class OdooDouble:
             return 4242 if method == "action_feedback" else True
         if model == "voip.call":
             return self._voip_call(uid, method, args, kwargs)
+        if method == "message_post" and model in CHATTER:
+            [res_id] = args[0] if isinstance(args[0], list) else [args[0]]
+            if res_id not in self.tables[model]:
+                raise Fault("odoo.exceptions.MissingError", "Record does not exist or has "
+                            f"been deleted.\n(Record: {model}({res_id},), User: {uid})")
+            mid = next(self.next_id)
+            body = html.escape(str(kwargs.get("body", "")))  # Odoo escapes a str body
+            self.tables["mail.message"][mid] = {
+                "id": mid, "model": model, "res_id": res_id, "body": f"<p>{body}</p>",
+                "message_type": kwargs.get("message_type", "notification"),
+                "subtype_xmlid": kwargs.get("subtype_xmlid", ""), "author_id": uid}
+            self.writes.append((model, method, copy.deepcopy(args), copy.deepcopy(kwargs)))
+            return mid
         raise Fault("builtins.AttributeError",
                     f"type object '{model}' has no attribute '{method}'")
 

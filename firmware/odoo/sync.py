@@ -52,7 +52,6 @@ from firmware.odoo.client import (
     OdooError,
     OdooMissing,
     OdooNoDatabase,
-    OdooNoMethod,
     OdooRights,
 )
 from firmware.odoo.store import Op, Store
@@ -165,7 +164,11 @@ class OdooSync:
                                  config.api_key.reveal(), timeout=config.timeout_seconds)
         self.backoff_max = backoff_max
         self.today = today
-        self.voip: bool | None = None
+        # Learnt at each login, kept for the next start (an outbox filled while Odoo is
+        # unreachable already takes this server's form).
+        stored_voip = self.store.get("voip", None)
+        self.voip: bool | None = stored_voip if isinstance(stored_voip, bool) else None
+        self.tz: str = str(self.store.get("tz", "") or "")
         self.version = ""
         self.status: tuple[str, str] = ("", "")
         self.syncs = 0
@@ -306,7 +309,7 @@ class OdooSync:
             if self.client.uid is None:
                 self._connect()
             self._do_lookups()
-            if self.voip is None or self._refresh or now >= self._next_poll:
+            if self._refresh or now >= self._next_poll:
                 with self._cond:
                     self._refresh = False
                 self._sync_queue()
@@ -361,22 +364,35 @@ class OdooSync:
         self.client.authenticate()
         log.info("Odoo %s at %s: logged in as %s (uid %s)", self.version, self.config.url,
                  self.config.login, self.client.uid)
+        self._learn_server()
+
+    def _learn_server(self) -> None:
+        """Whether this Odoo has the `voip` module and the user's time zone, asked in a way
+        that leaves no error in Odoo's log (ODOO.md): a method that may not exist is never
+        called to find out."""
+        try:
+            rows = self.client.call("ir.module.module", "search_read",
+                                    [["name", "=", "voip"]], fields=["name", "state"])
+            voip = any(r.get("state") == "installed" for r in rows)
+        except OdooRights:
+            voip = False  # a server that hides its modules: the Community way is safe
+            log.info("Odoo does not say which modules it has: calls are written as notes")
+        if voip != self.voip:
+            log.info("Odoo %s the voip module: %s", "has" if voip else "has no",
+                     "calls go to its call log" if voip else
+                     "the queue comes from mail.activity, calls are written as notes")
+        self.voip = voip
+        self.store.put("voip", voip)
+        rows = self.client.call("res.users", "search_read", [["id", "=", self.client.uid]],
+                                fields=["tz"])
+        self.tz = _text(rows[0].get("tz")) if rows else ""
+        self.store.put("tz", self.tz)
 
     # ------------------------------------------------------------------ today's queue
 
     def _sync_queue(self) -> None:
         today = self.today()
-        entries: list[QueueEntry] = []
-        if self.voip is not False:
-            try:
-                entries = self._queue_voip(today)
-                self.voip = True
-            except OdooNoMethod:
-                self.voip = False
-                log.info("Odoo has no voip module: queue from mail.activity, calls logged on "
-                         "the phone only")
-        if self.voip is False:
-            entries = self._queue_community(today)
+        entries = self._queue_voip(today) if self.voip else self._queue_community(today)
         pending = self.store.pending_activity_ids()
         entries = [e for e in entries if e.id not in pending and e.number]
         countries = self._countries({e.partner_id for e in entries

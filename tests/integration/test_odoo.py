@@ -135,6 +135,9 @@ def test_todays_queue_holds_only_my_due_calls_with_numbers(double: OdooDouble, m
                                                      "Follow up on the quote")
     assert (lead.model, lead.res_id, lead.partner_id, lead.overdue) == ("crm.lead", 31, 51,
                                                                         False)
+    # voip is found in ir.module.module: nothing was called that could leave an error with a
+    # traceback in Odoo's log (a missing method, a missing model).
+    assert double.faults == []
     ticket = by_id[102]  # the ticket has no number of its own: its partner's
     assert (ticket.name, ticket.number, ticket.overdue, ticket.due) == (
         "Ingrid Jansen", "+31201234567", True, "2026-11-26")  # her country: NL
