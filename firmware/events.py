@@ -244,6 +244,15 @@ class OutboxChanged(Event):
 
 
 @dataclass(frozen=True)
+class ActivityDoneElsewhere(Event):
+    """The activity the phone marked done was already done in Odoo (someone used the browser
+    meanwhile); `note_added` when the person's feedback was posted on the record instead."""
+
+    activity_id: int
+    note_added: bool
+
+
+@dataclass(frozen=True)
 class AdapterFailed(Event):
     """A part of the phone (display, audio, Odoo ...) reports a problem a person should see."""
 

@@ -25,6 +25,7 @@ from firmware import numbers
 from firmware.config import PhoneConfig
 from firmware.events import (
     Action,
+    ActivityDoneElsewhere,
     AdapterFailed,
     Answer,
     CallAnswered,
@@ -977,6 +978,12 @@ def outbox(step: Step, event: OutboxChanged) -> None:
     step.s = replace(step.s, outbox=event.depth)
 
 
+def done_elsewhere(step: Step, event: ActivityDoneElsewhere) -> None:
+    # Nothing the person wrote is lost, and they hear why the feedback became a note.
+    step.say("Already done in Odoo: note added" if event.note_added else
+             "Already done in Odoo")
+
+
 def network(step: Step, event: NetworkChanged) -> None:
     before = step.s.address
     step.s = replace(step.s, address=event.address)
@@ -1172,6 +1179,7 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     Row(ANY, RegistrationChanged, (SAME,), registration, label="registration"),
     Row(ANY, OdooStatusChanged, (SAME,), odoo_status, label="odoo"),
     Row(ANY, OutboxChanged, (SAME,), outbox, label="outbox"),
+    Row(ANY, ActivityDoneElsewhere, (SAME,), done_elsewhere, label="done in Odoo"),
     Row(ANY, NetworkChanged, (SAME,), network, label="network"),
     Row(ANY, MessageWaiting, (SAME,), message_waiting, label="voicemail count"),
     Row(ANY, QueueUpdated, (SAME,), queue_updated, label="queue"),

@@ -171,6 +171,11 @@ class Store:
         db.execute("DELETE FROM history WHERE call_uid NOT IN (SELECT call_uid FROM history "
                    "ORDER BY updated DESC LIMIT ?)", (HISTORY_KEEP,))
 
+    def recalled(self, call_uid: str) -> dict[str, Any] | None:
+        row = self._db().execute("SELECT record FROM history WHERE call_uid = ?",
+                                 (call_uid,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def history(self) -> list[dict[str, Any]]:
         return [json.loads(r[0]) for r in self._db().execute(
             "SELECT record FROM history ORDER BY updated DESC")]

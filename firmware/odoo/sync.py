@@ -29,6 +29,7 @@ from firmware import numbers
 from firmware.config import OdooConfig
 from firmware.events import (
     Action,
+    ActivityDoneElsewhere,
     CallerIdentified,
     CallRecord,
     Contact,
@@ -54,6 +55,7 @@ from firmware.odoo.client import (
     OdooNoDatabase,
     OdooRights,
 )
+from firmware.odoo.notes import call_note, local_time
 from firmware.odoo.store import Op, Store
 
 log = logging.getLogger("odoo")
@@ -68,6 +70,8 @@ STAGE_METHODS = {
     "aborted": "abort_call",
     "failed": "abort_call",
 }
+FINAL_STAGES = ("ended", "transferred", "missed", "rejected", "aborted", "failed")
+NOTE: dict[str, Any] = {"message_type": "comment", "subtype_xmlid": "mail.mt_note"}  # not a mail
 CONTACTS_EVERY = 10  # polls between contact refreshes
 CONTACTS_PAGE = 500
 PARK_SECONDS = 3600.0  # a write Odoo refuses for good is retried hourly (rights may be fixed)
@@ -208,8 +212,11 @@ class OdooSync:
             self._log_call(action)
         elif isinstance(action, (MarkDone, RemoveFromQueue)):
             if isinstance(action, MarkDone):
+                # Where the feedback goes should the activity be gone by the time it arrives.
+                model, res_id = self._queue_record(action.activity_id) or ("", 0)
                 self.store.add("activity.done", {"activity_id": action.activity_id,
-                                                 "feedback": action.feedback})
+                                                 "feedback": action.feedback,
+                                                 "model": model, "res_id": res_id})
             else:
                 self.store.add("activity.remove", {"activity_id": action.activity_id})
             # The queue on the desk changes now; Odoo hears of it when it can.
@@ -240,11 +247,32 @@ class OdooSync:
             self._log_call(LogCall(stage, dataclasses.replace(record, outcome=outcome)),
                            post=False)
 
+    def _queue_record(self, activity_id: int | None) -> tuple[str, int] | None:
+        """The record (lead, task, ticket, contact) a queue entry is about."""
+        for e in self.store.get("queue", []):
+            if e["id"] == activity_id and e.get("model") and e.get("res_id"):
+                return str(e["model"]), int(e["res_id"])
+        return None
+
     def _log_call(self, action: LogCall, post: bool = True) -> None:
         record = action.record
         uid = call_uid(record)
+        earlier = self.store.recalled(uid) or {}
+        target = self._queue_record(record.activity_id) or earlier.get("target") or \
+            (("res.partner", record.partner_id) if record.partner_id else None)
         # The stage tells a finished call from one still going (both may say "answered").
-        self.store.remember_call(uid, {**record_to_json(record), "stage": action.stage})
+        self.store.remember_call(uid, {**record_to_json(record), "stage": action.stage,
+                                       "target": target})
+        if self.voip is False:
+            # Community: no voip.call. A finished call becomes a note in the chatter of the
+            # record it belongs to; the outbox holds nothing this server cannot take.
+            if action.stage in FINAL_STAGES and target:
+                self.store.add("call.note", {"model": target[0], "res_id": target[1],
+                                             "record": record_to_json(record),
+                                             "stage": action.stage}, uid)
+            if post:
+                self._post(OutboxChanged(self.store.depth()))
+            return
         if not self.store.has_call(uid):
             vals: dict[str, Any] = {
                 "phone_number": record.number,
@@ -626,15 +654,21 @@ class OdooSync:
     def _apply(self, op: Op) -> None:
         args = op.args
         if op.op == "activity.done":
-            self.client.call("mail.activity", "action_feedback", [args["activity_id"]],
-                             feedback=args["feedback"])
+            try:
+                self.client.call("mail.activity", "action_feedback", [args["activity_id"]],
+                                 feedback=args["feedback"])
+            except OdooMissing:
+                self._done_elsewhere(op)
             self.store.done(op.id)
         elif op.op == "activity.remove":
             self.client.call("mail.activity", "unlink", [args["activity_id"]])
             self.store.done(op.id)
+        elif op.op == "call.note":
+            self._post_call_note(op, args["model"], int(args["res_id"]),
+                                 record_from_json(args["record"]), args["stage"])
         elif op.op == "call.create":
             if not self.voip:
-                self.store.done(op.id)  # no voip.call in this Odoo: Recent keeps the call
+                self.store.done(op.id)  # no voip.call in this Odoo (stored before it was known)
                 return
             assert op.call_uid is not None
             remote = self._already_created(op) if op.state == "sending" else None
@@ -647,7 +681,15 @@ class OdooSync:
             self.store.done(op.id, op.call_uid, remote)
         elif op.op == "call.step":
             if not self.voip:
-                self.store.done(op.id)
+                # Stored before this Odoo was known to be Community: the end becomes a note.
+                doc = self.store.recalled(op.call_uid or "") or {}
+                target = doc.get("target")
+                if doc.get("stage") in FINAL_STAGES and target and \
+                        args["method"] not in ("start_call",):
+                    self._post_call_note(op, target[0], int(target[1]), record_from_json(doc),
+                                         doc["stage"])
+                else:
+                    self.store.done(op.id)
                 return
             assert op.call_uid is not None
             remote = self.store.remote_id(op.call_uid)
@@ -664,6 +706,42 @@ class OdooSync:
         else:
             log.error("unknown outbox op %r dropped", op.op)
             self.store.done(op.id)
+
+    def _post_call_note(self, op: Op, model: str, res_id: int, record: CallRecord,
+                        stage: str) -> None:
+        """One note per call, exactly once: marked "sending" before it goes; a "sending" note
+        found later (a timeout, a crash) is first looked for in the chatter."""
+        if op.state == "sending" and self._note_posted(model, res_id, record):
+            self.store.done(op.id)
+            return
+        self.store.mark(op.id, "sending", attempt=True)
+        self.client.call(model, "message_post", [res_id], body=call_note(record, stage, self.tz),
+                         **NOTE)
+        self.store.done(op.id)
+
+    def _note_posted(self, model: str, res_id: int, record: CallRecord) -> bool:
+        when = local_time(record.started, self.tz)
+        found = self.client.call("mail.message", "search_read",
+                                 [["model", "=", model], ["res_id", "=", res_id],
+                                  ["body", "ilike", record.number],
+                                  ["body", "ilike", f"{when:%d %b %Y %H:%M}"]],
+                                 fields=["id"], limit=1)
+        return bool(found)
+
+    def _done_elsewhere(self, op: Op) -> None:
+        """The activity is gone: someone marked it done in Odoo meanwhile. The person's
+        feedback is not lost: it goes on the record as a note."""
+        args = op.args
+        feedback = str(args.get("feedback") or "").strip()
+        added = False
+        if feedback and args.get("model") and args.get("res_id"):
+            self.client.call(args["model"], "message_post", [int(args["res_id"])],
+                             body=f"Call feedback (the activity was already done): {feedback}",
+                             **NOTE)
+            added = True
+        log.info("activity %s was already done in Odoo%s", args["activity_id"],
+                 ": the feedback is a note on the record" if added else "")
+        self._post(ActivityDoneElsewhere(int(args["activity_id"]), added))
 
     def _already_created(self, op: Op) -> int | None:
         """The voip.call a create whose answer was lost may have made (see the module doc)."""

@@ -285,20 +285,99 @@ def test_a_lost_answer_to_create_does_not_log_the_call_twice(double: OdooDouble,
     assert [w[1] for w in double.writes] == ["create_and_format", "end_call"]
 
 
-def test_without_voip_calls_stay_on_the_phone(double: OdooDouble, make: Make,
-                                              tmp_path: Path) -> None:
+def test_community_writes_each_call_as_a_note_on_its_record(double: OdooDouble, make: Make,
+                                                             tmp_path: Path) -> None:
     double.voip = False
     sync, phone = make(double)
+    phone.wait(QueueUpdated, lambda e: bool(e.entries))
     phone.status("online")
-    sync.execute(LogCall("started", record()))
-    sync.execute(LogCall("ended", record(seconds=42)))
+    # From the queue (the lead "Office chairs for Zoë"): on the lead.
+    out = record(seconds=192, activity_id=101, partner_id=51)
+    for stage in ("started", "answered", "ended"):
+        sync.execute(LogCall(stage, out))
+    # A known caller: on the partner. A missed one too. A stranger: nowhere but Recent.
+    known = record(key=2, direction="in", number="+3222222222", name="Brasserie De Koning",
+                   seconds=42, partner_id=52, started=1795870800.0)
+    for stage in ("started", "answered", "ended"):
+        sync.execute(LogCall(stage, known))
+    missed = record("missed", key=3, direction="in", number="+31201234567",
+                    name="Ingrid Jansen", partner_id=55, started=1795874400.0)
+    sync.execute(LogCall("started", missed))
+    sync.execute(LogCall("missed", missed))
+    stranger = record(key=4, direction="in", number="+3225550000", name=None, seconds=5)
+    for stage in ("started", "answered", "ended"):
+        sync.execute(LogCall(stage, stranger))
     drained(sync)
-    assert double.writes == []
+    bodies = {(n["model"], n["res_id"]): n["body"] for n in double.notes()}
+    assert bodies == {
+        # 1795867200 is 12:00 UTC: 13:00 in Alice's Odoo zone, Europe/Brussels.
+        ("crm.lead", 31): "<p>Outgoing call to Zoë Dupont (+32470123456), 28 Nov 2026 13:00 "
+                          "CET. Talked 3 min 12 s. (Desk phone)</p>",
+        ("res.partner", 52): "<p>Incoming call from Brasserie De Koning (+3222222222), "
+                             "28 Nov 2026 14:00 CET. Talked 42 s. (Desk phone)</p>",
+        ("res.partner", 55): "<p>Missed call from Ingrid Jansen (+31201234567), 28 Nov 2026 "
+                             "15:00 CET. Not answered. (Desk phone)</p>",
+    }
+    assert all(n["subtype_xmlid"] == "mail.mt_note" and n["message_type"] == "comment"
+               for n in double.notes())
+    assert double.voip_calls() == [] and double.faults == []
     sync.stop()
     _, phone = make(double)
     history = phone.wait(HistoryLoaded).records
-    assert [(r.number, r.outcome, r.seconds) for r in history] == [("+32470123456", "answered",
-                                                                    42)]
+    assert len(history) == 4  # Recent keeps every call, the stranger's too
+
+
+def test_community_outbox_holds_only_what_odoo_will_take(double: OdooDouble,
+                                                        make: Make) -> None:
+    double.voip = False
+    sync, phone = make(double)
+    phone.status("online")
+    double.down = True
+    sync.execute(RefreshQueue())
+    phone.status("offline")
+    for stage in ("started", "answered", "ended"):
+        sync.execute(LogCall(stage, record(seconds=30, partner_id=51)))
+    for stage in ("started", "aborted"):
+        sync.execute(LogCall(stage, record("aborted", key=2, number="+3225550000",
+                                           name=None)))
+    # Five steps of two calls; Community takes one note (the stranger's call has none).
+    assert phone.wait(OutboxChanged, lambda e: e.depth == 1).depth == 1
+    assert sync.store.depth() == 1
+    double.down = False
+    sync.execute(RefreshQueue())
+    drained(sync)
+    assert [(n["model"], n["res_id"]) for n in double.notes()] == [("res.partner", 51)]
+
+
+def test_a_note_whose_answer_was_lost_is_not_posted_twice(double: OdooDouble,
+                                                           make: Make) -> None:
+    double.voip = False
+    sync, phone = make(double, timeout=1.0)
+    phone.status("online")
+    double.delay = 1.5  # Odoo posts the note but the answer comes after the phone gave up
+    sync.execute(LogCall("ended", record(seconds=30, partner_id=51)))
+    phone.status("offline")
+    double.delay = 0
+    sync.execute(RefreshQueue())
+    drained(sync)
+    assert len(double.notes()) == 1
+
+
+def test_an_activity_done_in_the_browser_keeps_the_persons_feedback(double: OdooDouble,
+                                                                   make: Make) -> None:
+    from firmware.events import ActivityDoneElsewhere
+
+    sync, phone = make(double)
+    phone.wait(QueueUpdated, lambda e: bool(e.entries))
+    phone.status("online")
+    double.mark_done_in_browser(101)  # a colleague, or the person in the browser
+    sync.execute(MarkDone(101, "Wants the quote by Friday"))
+    told = phone.wait(ActivityDoneElsewhere)
+    assert (told.activity_id, told.note_added) == (101, True)
+    drained(sync)
+    [note] = double.notes("crm.lead", 31)
+    assert "Wants the quote by Friday" in note["body"]
+    assert note["subtype_xmlid"] == "mail.mt_note"
 
 
 def test_a_write_odoo_refuses_for_good_is_parked_and_does_not_block_others(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from firmware.events import (
+    ActivityDoneElsewhere,
     CallEnded,
     Contact,
     ContactsUpdated,
@@ -149,6 +150,14 @@ def test_call_from_the_queue_then_mark_done():
     assert "Zoë Dupont" in done[0].feedback and "1 min 05 s" in done[0].feedback
     assert [e.id for e in d.state.queue] == [3, 9]
     assert d.state.mode == "idle" and d.state.message == "Marked done"
+
+
+def test_an_activity_done_elsewhere_is_told_not_hidden():
+    d = Driver().registered()
+    d.feed(ActivityDoneElsewhere(7, note_added=True))
+    assert d.state.message == "Already done in Odoo: note added"
+    d.feed(ActivityDoneElsewhere(3, note_added=False))
+    assert d.state.message == "Already done in Odoo"
 
 
 def test_keep_the_activity_with_c_or_by_waiting():
