@@ -319,7 +319,9 @@ class OdooDouble:
         mentions_active = any(isinstance(leaf, list) and leaf[0] == "active" for leaf in domain)
         rows = [r for r in self.tables[model].values() if self._match(model, r, domain) and
                 (mentions_active or r.get("active", True))]
-        rows.sort(key=lambda r: r["id"], reverse=order.endswith("desc"))
+        by = order.split()[0] if order else "id"
+        rows.sort(key=lambda r: (r.get(by) or "", r["id"]) if by != "id" else r["id"],
+                  reverse=order.endswith("desc"))
         rows = rows[offset:]
         if limit:
             rows = rows[:limit]

@@ -163,6 +163,29 @@ def test_contacts_are_cached_and_served_while_odoo_is_down(double: OdooDouble, m
     assert "HTTP 502" in offline.reason
 
 
+@pytest.mark.parametrize("voip", [True, False])
+def test_a_new_contact_is_found_at_the_next_poll_and_an_archived_one_goes(
+        double: OdooDouble, make: Make, voip: bool) -> None:
+    double.voip = voip
+    sync, phone = make(double)
+    phone.wait(ContactsUpdated, lambda e: bool(e.contacts))
+    phone.status("online")
+    pid = double.add_partner("Nadia Haddad", "02 555 12 34")
+    sync.execute(RefreshQueue())  # the next poll
+    update = phone.wait(ContactsUpdated, lambda e: any(c.id == pid for c in e.contacts))
+    [nadia] = [c for c in update.contacts if c.id == pid]
+    assert nadia.numbers == ("+3225551234",) and nadia.name == "Nadia Haddad"
+    calls = len(double.calls)
+    phone.seen.clear()  # only what comes after the archiving
+    double.archive_partner(pid)
+    sync.execute(RefreshQueue())
+    phone.wait(ContactsUpdated, lambda e: all(c.id != pid for c in e.contacts))
+    # The poll asked for what changed, not for every partner again (the queue's own reads
+    # name their partners by id).
+    asked = [c[2][0][0][0] for c in double.calls[calls:] if c[0] == "res.partner"]
+    assert asked.count("write_date") == 1 and set(asked) <= {"write_date", "id"}
+
+
 def test_round_trips_per_sync_do_not_grow_with_the_queue(make: Make) -> None:
     from tests.helpers import wait_for
 
@@ -185,7 +208,8 @@ def test_round_trips_per_sync_do_not_grow_with_the_queue(make: Make) -> None:
                 sync.stop()
             finally:
                 double.stop()
-    assert trips[(True, 10)] == trips[(True, 1000)] == 2
+    # The queue, its details, and the contacts changed since the last poll.
+    assert trips[(True, 10)] == trips[(True, 1000)] == 3
     assert trips[(False, 10)] == trips[(False, 1000)]
 
 
