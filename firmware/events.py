@@ -35,6 +35,7 @@ class QueueEntry:
     due: str = ""  # YYYY-MM-DD
     overdue: bool = False
     partner_id: int | None = None
+    title: str = ""  # the record's own name (res_name): the lead "Office fit-out"
 
 
 @dataclass(frozen=True)

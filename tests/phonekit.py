@@ -131,9 +131,9 @@ class Driver:
 def queue_entries() -> tuple[QueueEntry, ...]:
     return (
         QueueEntry(7, "Zoë Dupont", "+32470123456", "Follow up on the quote", "crm.lead", 31,
-                   "2026-11-28", False, 51),
+                   "2026-11-28", False, 51, "Office fit-out"),
         QueueEntry(3, "Brasserie De Koning", "+3222222222", "Renewal", "helpdesk.ticket", 12,
-                   "2026-11-25", True, 52),
+                   "2026-11-25", True, 52, "Printer jammed again"),
         QueueEntry(9, "Acme Corp", "+33142278186", "", "project.task", 4, "2026-11-28",
-                   False, None),
+                   False, None, "Install router"),
     )

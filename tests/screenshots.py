@@ -159,6 +159,22 @@ def queue_empty() -> Driver:
     return d
 
 
+def queue_unavailable() -> Driver:
+    d = Driver().registered()
+    d.feed(OdooStatusChanged("denied", "Odoo refused login 'alice@example.com': wrong login "
+                                       "or API key, or the key was revoked"))
+    d.keys("B")
+    return d
+
+
+def queue_call() -> Driver:
+    d = _base()
+    d.keys("BBD")  # Zoë, about the lead "Office fit-out"
+    d.connect_outgoing()
+    d.clock.advance(83)
+    return d
+
+
 def done_prompt() -> Driver:
     d = _base()
     d.keys("BBD")
@@ -203,6 +219,6 @@ SCENARIOS: dict[str, Callable[[], Driver]] = {
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
         calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
         transfer_empty, transfer,
-        forward, transfer_failed, queue, queue_empty, done_prompt, remove_prompt, recent, menu,
+        forward, transfer_failed, queue, queue_empty, queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu,
         status)
 }

@@ -107,7 +107,7 @@ def record_from_json(doc: dict[str, Any]) -> CallRecord:
 def entry_to_json(e: QueueEntry) -> dict[str, Any]:
     return {"id": e.id, "name": e.name, "number": e.number, "summary": e.summary,
             "model": e.model, "res_id": e.res_id, "due": e.due, "overdue": e.overdue,
-            "partner_id": e.partner_id}
+            "partner_id": e.partner_id, "title": e.title}
 
 
 def contact_to_json(c: Contact) -> dict[str, Any]:
@@ -525,9 +525,10 @@ class OdooSync:
             return None  # a future call: not today's (the server's "today" may differ)
         overdue = due < today.isoformat() if due else state == "overdue"
         name = partner_name or res_name or number
-        if not summary and partner_name and res_name and res_name != partner_name:
-            summary = res_name  # the lead's or ticket's title tells what the call is about
-        return QueueEntry(aid, name, number, summary, model, res_id, due, overdue, partner_id)
+        # The lead's, task's or ticket's own title tells what the call is about.
+        title = res_name if res_name and res_name != name else ""
+        return QueueEntry(aid, name, number, summary, model, res_id, due, overdue, partner_id,
+                          title)
 
     # ------------------------------------------------------------------ contacts and callers
 

@@ -110,6 +110,13 @@ def _status(snap: Snapshot) -> str:
     return "No service"
 
 
+def _odoo_refusal(reason: str) -> str:
+    """Why Odoo said no, in one row: three causes an admin fixes in three places (ODOO.md)."""
+    reason = reason.lower()
+    return "No such Odoo database" if "database" in reason else \
+        "Odoo: missing rights" if "rights" in reason else "Odoo: key refused"
+
+
 def _odoo_rows(snap: Snapshot) -> list[Row]:
     s = snap.state
     rows = []
@@ -118,11 +125,7 @@ def _odoo_rows(snap: Snapshot) -> list[Row]:
     if s.odoo == "offline":
         rows.append(Row("Odoo offline"))
     elif s.odoo == "denied":
-        # Three causes an admin fixes in three different places (ODOO.md).
-        reason = s.odoo_reason.lower()
-        rows.append(Row("No such Odoo database" if "database" in reason else
-                        "Odoo: missing rights" if "rights" in reason else
-                        "Odoo: key refused"))
+        rows.append(Row(_odoo_refusal(s.odoo_reason)))
     elif s.odoo == "connecting":
         rows.append(Row("Odoo: connecting"))
     if s.outbox:
@@ -189,14 +192,23 @@ def _queue(snap: Snapshot) -> list[Row]:
     entries = s.queue
     header = _header("Call queue", _position(s.selected, len(entries)))
     if not entries:
-        rows = [Row("No calls to make"), Row("today"), *_wrap(s.message)]
-        return [header, *_content(rows), Row("C:back")]
+        # An empty queue only says "nothing to do" when Odoo could have said otherwise.
+        if s.odoo == "denied":
+            rows = [Row("Queue unavailable:"), Row(_odoo_refusal(s.odoo_reason))]
+        elif s.odoo == "connecting":
+            rows = [Row("Loading the queue…")]
+        else:
+            rows = [Row("No calls to make"), Row("today")]
+        return [header, *_content([*rows, *_wrap(s.message)]), Row("C:back")]
     entry = entries[min(s.selected, len(entries) - 1)]
     when = "overdue" if entry.overdue else "today"
     label = MODEL_LABELS.get(entry.model, "")
+    if entry.overdue:  # said in the header, so the record's title has a whole row
+        header = _header("Overdue call", _position(s.selected, len(entries)))
     rows = [Row(_fit(entry.name), inverse=True), Row(_number(snap, entry.number)),
             Row(_fit(entry.summary or (label and f"{label} call") or "Call")),
-            Row(s.message or _fit(f"{when}{' · ' + label if label else ''}"))]
+            # The lead's, task's or ticket's own title: what the call is about.
+            Row(s.message or _fit(entry.title or f"{when}{' · ' + label if label else ''}"))]
     return [header, *_content(rows), Row("D:call B:next #:del")]
 
 
@@ -237,9 +249,13 @@ def _call_rows(snap: Snapshot) -> list[Row]:
     call = snap.state.call
     assert call is not None
     number = _number(snap, call.remote)
-    if call.name:
-        return [Row(_fit(call.name)), Row(_fit(number))]
-    return [Row(_fit(number))]
+    rows = [Row(_fit(call.name)), Row(_fit(number))] if call.name else [Row(_fit(number))]
+    # A call from the queue: what it is about (the lead "Office fit-out").
+    entry = next((e for e in snap.state.queue if e.id == call.activity_id), None) \
+        if call.activity_id else None
+    if entry is not None and entry.title:
+        rows.append(Row(_fit(f"Re: {entry.title}")))
+    return rows
 
 
 def _ringing(snap: Snapshot) -> list[Row]:

@@ -75,9 +75,15 @@ def test_in_call_shows_duration_and_transfer_target():
 
 def test_queue_entry_shows_name_number_summary():
     rows = text("queue")
-    assert rows[0].endswith("1/3")
+    assert rows[0] == "Overdue call      1/3"
     assert rows[1:4] == ["Brasserie De Koning", "02 222 22 22", "Renewal"]
-    assert rows[4].startswith("overdue")
+    assert rows[4] == "Printer jammed again"  # the ticket's own title
+
+
+def test_the_queue_says_why_it_is_empty_and_a_queue_call_what_it_is_about():
+    assert text("queue_empty")[1:3] == ["No calls to make", "today"]
+    assert text("queue_unavailable")[1:3] == ["Queue unavailable:", "Odoo: key refused"]
+    assert "Re: Office fit-out" in text("queue_call")
 
 
 def test_prompt_and_contacts():
