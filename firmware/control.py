@@ -55,7 +55,8 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
         "call": call,
         "queue": [
             {"id": e.id, "name": e.name, "number": e.number, "summary": e.summary,
-             "model": e.model, "res_id": e.res_id, "due": e.due, "overdue": e.overdue}
+             "model": e.model, "res_id": e.res_id, "due": e.due, "overdue": e.overdue,
+             "title": e.title}
             for e in s.queue
         ],
         "screen": list(lines),

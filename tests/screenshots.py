@@ -218,7 +218,6 @@ SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
         calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
-        transfer_empty, transfer,
-        forward, transfer_failed, queue, queue_empty, queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu,
-        status)
+        transfer_empty, transfer, forward, transfer_failed, queue, queue_empty,
+        queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu, status)
 }

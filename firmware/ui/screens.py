@@ -254,7 +254,7 @@ def _call_rows(snap: Snapshot) -> list[Row]:
     entry = next((e for e in snap.state.queue if e.id == call.activity_id), None) \
         if call.activity_id else None
     if entry is not None and entry.title:
-        rows.append(Row(_fit(f"Re: {entry.title}")))
+        rows.append(Row(_fit(entry.title)))
     return rows
 
 

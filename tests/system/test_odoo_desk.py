@@ -84,3 +84,72 @@ def test_call_from_the_queue_then_done_reaches_odoo(tmp_path: Path, kamailio, pe
     finally:
         desk.stop()
         double.stop()
+
+
+def test_community_desk_writes_notes_keeps_feedback_and_finds_new_contacts(
+        tmp_path: Path, kamailio, peers) -> None:
+    import datetime as dt
+    import zoneinfo
+
+    zoe = peers(kamailio, "+32470123456", answermode="auto")  # the lead's number
+    brasserie = peers(kamailio, "+3222222222")  # a partner of Alice's Odoo
+    double = OdooDouble(voip=False, today=dt.date.today()).start()
+    desk = start(tmp_path, sip=lab_sip(kamailio.port),
+                 odoo=odoo_section(tmp_path, double.url, timeout_seconds=2, poll_seconds=10))
+    base = desk.base
+    brussels = zoneinfo.ZoneInfo("Europe/Brussels")
+    try:
+        wait_for(lambda: state(base)["registration"] == "registered" and state(base)["queue"],
+                 timeout=20, what="registered, with the queue")
+        assert double.faults == []  # nothing at start that writes a traceback in Odoo's log
+        # A call from the queue; meanwhile the activity is marked done in the browser.
+        http("POST", f"{base}/keys", {"keys": "B"})
+        ids = [e["id"] for e in state(base)["queue"]]
+        http("POST", f"{base}/keys", {"keys": "B" * ids.index(101)})
+        wait_for(lambda: state(base).get("selected") == ids.index(101), what="Zoë selected")
+        http("POST", f"{base}/keys", {"keys": "D"})
+        zoe.wait_event("CALL_ESTABLISHED")
+        wait_for(lambda: (c := state(base)["call"]) and c["state"] == "connected",
+                 what="talking to Zoë")
+        assert "Office chairs for Zoë" in state(base)["screen"]  # the lead's title
+        http("POST", f"{base}/hook", {"off_hook": True})
+        http("POST", f"{base}/hook", {"off_hook": False})
+        wait_for(lambda: state(base)["prompt"], what="Mark call done?")
+        double.mark_done_in_browser(101)
+        http("POST", f"{base}/keys", {"keys": "D"})
+        wait_for(lambda: state(base)["message"] == "Already done in Odoo: note added",
+                 timeout=20, what="the person told")
+        wait_for(lambda: len(double.notes("crm.lead", 31)) == 2, timeout=20,
+                 what="the call's note and the feedback on the lead")
+        call_note, feedback = (n["body"] for n in double.notes("crm.lead", 31))
+        assert call_note.startswith("<p>Outgoing call to Zoë Dupont (+32470123456)")
+        assert "Zoë Dupont" in feedback and "already done" in feedback
+        # Odoo down: a known caller's call waits as one note, and arrives once.
+        double.down = True
+        wait_for(lambda: state(base)["odoo"] == "offline", timeout=30, what="Odoo offline")
+        before = dt.datetime.now(brussels)
+        brasserie.command("dial", f"sip:101@127.0.0.1:{kamailio.port}")
+        wait_for(lambda: (c := state(base)["call"]) and c["name"] == "Brasserie De Koning",
+                 what="the caller named from the cached contacts")
+        http("POST", f"{base}/hook", {"off_hook": True})
+        brasserie.wait_event("CALL_ESTABLISHED")
+        http("POST", f"{base}/hook", {"off_hook": False})
+        wait_for(lambda: "Odoo down, 1 to send" in state(base)["screen"], timeout=20,
+                 what="one write waiting, honestly counted")
+        after = dt.datetime.now(brussels)
+        double.down = False
+        wait_for(lambda: state(base)["outbox"] == 0, timeout=60, what="the outbox sent")
+        [note] = double.notes("res.partner", 52)
+        assert note["body"].startswith("<p>Incoming call from Brasserie De Koning (+3222222222)")
+        # Its time is Alice's Odoo zone's (Europe/Brussels), not the phone's UTC clock.
+        assert any(f"{t:%H:%M} {t:%Z}" in note["body"] for t in (before, after))
+        assert len(double.notes()) == 3
+        # A contact created in Odoo is found by name on the keypad within two polls.
+        double.add_partner("Nadia Haddad", "02 555 12 34")
+        http("POST", f"{base}/keys", {"keys": "62342"})
+        wait_for(lambda: any("Nadia Haddad" in line for line in state(base)["screen"]),
+                 timeout=25, what="Nadia found by T9")
+        assert double.voip_calls() == [] and double.faults == []
+    finally:
+        desk.stop()
+        double.stop()

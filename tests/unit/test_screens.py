@@ -83,7 +83,7 @@ def test_queue_entry_shows_name_number_summary():
 def test_the_queue_says_why_it_is_empty_and_a_queue_call_what_it_is_about():
     assert text("queue_empty")[1:3] == ["No calls to make", "today"]
     assert text("queue_unavailable")[1:3] == ["Queue unavailable:", "Odoo: key refused"]
-    assert "Re: Office fit-out" in text("queue_call")
+    assert text("queue_call")[1:4] == ["Zoë Dupont", "0470 12 34 56", "Office fit-out"]
 
 
 def test_prompt_and_contacts():
