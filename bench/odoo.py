@@ -6,6 +6,10 @@
    one per partner (what a client that follows each activity's links does).
 2. From an incoming call to the caller's name on screen, through the daemon: a caller in the
    cached contacts (the baseline: no Odoo round trip) next to one Odoo has to find.
+3. Contacts at steady state (nothing changed in Odoo), per poll, with 10, 1,000 and 10,000
+   partners: ours (the write_date delta every poll, the full refresh every 60th) next to the
+   baseline (the full refresh every 10th poll, as before); round trips and bytes (request and
+   answer bodies), with and without `voip`.
 
     .venv/bin/python bench/odoo.py [--runs 5]
 """
@@ -119,6 +123,31 @@ def name_latency(known: bool, runs: int) -> list[float]:
     return times
 
 
+def contacts_per_poll(count: int, voip: bool) -> tuple[float, float, float, float]:
+    """(ours trips, ours bytes, baseline trips, baseline bytes) per poll, on average."""
+    from firmware.odoo import sync as sync_module
+
+    double = OdooDouble(voip=voip).start()
+    double.many_partners(count)
+    sync = OdooSync(config(double.url), Path(tempfile.mkdtemp()), "BE",
+                    today=lambda: double.today)
+    sync._connect()  # the sync thread is not started: each step is measured alone
+
+    def cost(step: object) -> tuple[int, int]:
+        trips, size = double.round_trips, double.bytes
+        step()  # type: ignore[operator]
+        return double.round_trips - trips, double.bytes - size
+
+    full = cost(sync._sync_contacts)
+    delta = cost(sync._contacts_changed)
+    sync.stop()
+    double.stop()
+    ours_every, before_every = sync_module.CONTACTS_FULL_EVERY, 10
+    ours = [(full[i] + delta[i] * (ours_every - 1)) / ours_every for i in (0, 1)]
+    before = [full[i] / before_every for i in (0, 1)]
+    return ours[0], ours[1], before[0], before[1]
+
+
 def ms(times: list[float]) -> str:
     values = sorted(t * 1000 for t in times)
     return f"{statistics.median(values):.1f} / {values[-1]:.1f}"
@@ -143,6 +172,15 @@ def main() -> None:
     print(f"| baseline: caller in the cached contacts | {ms(name_latency(True, 20))} |")
     print(f"| ours: caller only Odoo knows (res.partner search) | "
           f"{ms(name_latency(False, 20))} |")
+    print()
+    print("contacts per poll at steady state (average over the refresh cycle)\n")
+    print("| partners | edition | ours: trips, KiB | baseline (full every 10th poll): trips, KiB |")
+    print("|---|---|---|---|")
+    for count in (10, 1000, 10000):
+        for voip in (True, False):
+            o_trips, o_bytes, b_trips, b_bytes = contacts_per_poll(count, voip)
+            print(f"| {count} | {'voip' if voip else 'community'} | {o_trips:.2f}, "
+                  f"{o_bytes / 1024:.1f} | {b_trips:.2f}, {b_bytes / 1024:.1f} |")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ class OdooDouble:
     calls: list[tuple[str, str, list[Any], dict[str, Any]]] = field(default_factory=list)
     writes: list[tuple[str, str, list[Any], dict[str, Any]]] = field(default_factory=list)
     round_trips: int = 0
+    bytes: int = 0
     # Every server error that Odoo writes to its log with a traceback (a missing method, a
     # missing model): a quiet phone causes none.
     faults: list[str] = field(default_factory=list)
@@ -209,6 +210,17 @@ class OdooDouble:
                 "country_code": country, "display_name": name, "write_date": self.now(),
                 "active": True}
             return pid
+
+    def many_partners(self, count: int) -> None:
+        """An address book of `count` partners with numbers, written a month ago."""
+        with self.lock:
+            for n in range(count):
+                pid = next(self.next_id)
+                self.tables["res.partner"][pid] = {
+                    "id": pid, "name": f"Contact {n:05d}", "phone": f"+32 2 {n:07d}",
+                    "mobile": False, "email": False, "country_code": "BE",
+                    "display_name": f"Contact {n:05d}", "write_date": "2026-11-01 08:00:00",
+                    "active": True}
 
     def archive_partner(self, pid: int) -> None:
         with self.lock:
@@ -503,6 +515,11 @@ class OdooDouble:
                         f'connection to server failed: FATAL:  database "{db}" does not exist')
 
     def handle(self, raw: bytes) -> tuple[int, str, bytes]:
+        status, kind, body = self._handle(raw)
+        self.bytes += len(raw) + len(body)  # request and answer bodies (HTTP headers aside)
+        return status, kind, body
+
+    def _handle(self, raw: bytes) -> tuple[int, str, bytes]:
         self.round_trips += 1
         if self.delay:
             time.sleep(self.delay)

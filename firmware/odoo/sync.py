@@ -75,6 +75,7 @@ NOTE: dict[str, Any] = {"message_type": "comment", "subtype_xmlid": "mail.mt_not
 # Contacts: what changed since the last poll every poll (write_date), everything again now and
 # then (a partner deleted outright leaves no write_date behind).
 CONTACTS_FULL_EVERY = 60  # polls between full refreshes (10 min at the default 10 s)
+SAME_SECOND_MAX = 50  # partners of one write_date second asked for again every poll, at most
 CONTACTS_PAGE = 500
 PARK_SECONDS = 3600.0  # a write Odoo refuses for good is retried hourly (rights may be fixed)
 LATE_SECONDS = 30.0  # a call-log step delivered later than this gets its true times written
@@ -538,8 +539,13 @@ class OdooSync:
         if not since:
             self._sync_contacts()
             return
+        # Odoo's write_date has whole seconds: ">=" asks again for the partners of the newest
+        # second seen, so one written (or archived) in that same second after the last look
+        # is not missed; after an import that wrote hundreds in one second, ">" (what it would
+        # miss waits for the full refresh).
+        op = ">=" if self.store.get("contacts_at_since", 0) <= SAME_SECOND_MAX else ">"
         rows = self.client.call("res.partner", "search_read",
-                                [["write_date", ">=", since], ["active", "in", [True, False]]],
+                                [["write_date", op, since], ["active", "in", [True, False]]],
                                 fields=["name", "phone", "mobile", "active", "country_code",
                                         "write_date"])
         if not rows:
@@ -555,7 +561,10 @@ class OdooSync:
                 cached.pop(pid, None)  # archived, or nothing to dial any more
             else:
                 cached[pid] = contact_to_json(Contact(pid, _text(p["name"]), nums, pid))
-        self.store.put("contacts_since", max(_text(p.get("write_date")) for p in rows))
+        newest = max(_text(p.get("write_date")) for p in rows)
+        self.store.put("contacts_since", newest)
+        self.store.put("contacts_at_since",
+                       sum(1 for p in rows if _text(p.get("write_date")) == newest))
         if cached != before:
             contacts = [Contact(c["id"], c["name"], tuple(c["numbers"]), c.get("partner_id"))
                         for c in sorted(cached.values(), key=lambda c: c["id"])]
@@ -595,7 +604,12 @@ class OdooSync:
             for c in contacts]
         self.store.put("contacts", [contact_to_json(c) for c in contacts])
         if newest:
-            self.store.put("contacts_since", _text(newest[0].get("write_date")))
+            since = _text(newest[0].get("write_date"))
+            self.store.put("contacts_since", since)
+            self.store.put("contacts_at_since", len(self.client.call(
+                "res.partner", "search_read",
+                [["write_date", "=", since], ["active", "in", [True, False]]], fields=["id"],
+                limit=SAME_SECOND_MAX + 1)))
         self._post(ContactsUpdated(tuple(contacts)))
 
     def _countries(self, partner_ids: set[int], fresh: bool = False) -> dict[int, str]:

@@ -135,6 +135,7 @@ def test_todays_queue_holds_only_my_due_calls_with_numbers(double: OdooDouble, m
                                                      "Follow up on the quote")
     assert (lead.model, lead.res_id, lead.partner_id, lead.overdue) == ("crm.lead", 31, 51,
                                                                         False)
+    assert lead.title == "Office chairs for Zoë"  # the lead's own name (res_name)
     # voip is found in ir.module.module: nothing was called that could leave an error with a
     # traceback in Odoo's log (a missing method, a missing model).
     assert double.faults == []
@@ -143,7 +144,7 @@ def test_todays_queue_holds_only_my_due_calls_with_numbers(double: OdooDouble, m
         "Ingrid Jansen", "+31201234567", True, "2026-11-26")  # her country: NL
     assert by_id[107].name == "Łukasz Nowak" and by_id[107].number == "+48 601 234 567"
     task = by_id[103]
-    assert task.summary == "Install the phones"  # no summary: what the task is about
+    assert (task.summary, task.title) == ("", "Install the phones")  # what the task is about
 
 
 def test_contacts_are_cached_and_served_while_odoo_is_down(double: OdooDouble, make: Make,
@@ -197,9 +198,11 @@ def test_round_trips_per_sync_do_not_grow_with_the_queue(make: Make) -> None:
                 double.many_activities(count)
                 sync, phone = make(double)
                 phone.status("online")
-                syncs, before = sync.syncs, double.round_trips
+                poll, before = sync._next_poll, double.round_trips
                 sync.execute(RefreshQueue())
-                wait_for(lambda: sync.syncs > syncs, timeout=20, what="a sync")  # noqa: B023
+                # The whole poll: the queue, then the contacts, then the next one planned.
+                wait_for(lambda: sync._next_poll != poll, timeout=20,  # noqa: B023
+                         what="a poll")
                 while not phone.events.empty():
                     phone.seen.append(phone.events.get())
                 trips[(voip, count)] = double.round_trips - before
