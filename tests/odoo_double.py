@@ -118,7 +118,8 @@ class OdooDouble:
         self.tables["res.partner"] = {
             pid: {"id": pid, "name": name, "phone": phone or False, "mobile": mobile or False,
                   "email": f"{name.split()[0].lower()}@example.com", "country_code": country,
-                  "display_name": name, "write_date": "2026-11-01 08:00:00", "active": True}
+                  "display_name": name, "write_date": f"2026-11-01 08:00:{pid:02d}",
+                  "active": True}
             for pid, name, phone, mobile, country in partners
         }
         self.tables["crm.lead"] = {
@@ -212,15 +213,17 @@ class OdooDouble:
             return pid
 
     def many_partners(self, count: int) -> None:
-        """An address book of `count` partners with numbers, written a month ago."""
+        """An address book of `count` partners with numbers, written one a minute over the
+        weeks before (as people add contacts: rarely two in the same second)."""
+        start = dt.datetime(2026, 10, 1, 8, 0)
         with self.lock:
             for n in range(count):
                 pid = next(self.next_id)
+                written = (start + dt.timedelta(minutes=n)).strftime("%Y-%m-%d %H:%M:%S")
                 self.tables["res.partner"][pid] = {
                     "id": pid, "name": f"Contact {n:05d}", "phone": f"+32 2 {n:07d}",
                     "mobile": False, "email": False, "country_code": "BE",
-                    "display_name": f"Contact {n:05d}", "write_date": "2026-11-01 08:00:00",
-                    "active": True}
+                    "display_name": f"Contact {n:05d}", "write_date": written, "active": True}
 
     def archive_partner(self, pid: int) -> None:
         with self.lock:
