@@ -61,6 +61,24 @@ def test_idle_tells_what_is_wrong():
     assert text("idle_registering")[0].startswith("Registering")
 
 
+@pytest.mark.parametrize(("reason", "row"), [
+    ("Odoo: database 'prod' not found on https://odoo.example.com (no such database)",
+     "No such Odoo database"),
+    ("Odoo refused login 'alice@example.com': wrong login or API key, or the key was revoked",
+     "Odoo: key refused"),
+    ("Odoo: missing rights: You are not allowed to access 'Activity' (mail.activity)",
+     "Odoo: missing rights"),
+])
+def test_odoo_refusals_are_said_whole_in_one_row(reason, row):
+    from firmware.events import OdooStatusChanged
+    from tests.phonekit import Driver
+
+    d = Driver().registered()
+    d.feed(OdooStatusChanged("denied", reason))
+    rows = screens.lines(d.phone.snapshot())
+    assert row in rows and not any(r.endswith("…") for r in rows)
+
+
 def test_ringing_shows_the_caller():
     assert text("ringing")[1:3] == ["Zoë Dupont", "0470 12 34 56"]
     assert text("ringing_unknown")[1] == "+44 20 7946 0000"
