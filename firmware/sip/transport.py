@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -85,6 +86,10 @@ class Transport:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._buffer = b""
+        # One writer at a time on a stream (two threads' sendall could interleave two messages),
+        # and on TLS one SSL call at a time, reads included: OpenSSL's SSL object is not safe
+        # for concurrent use (TLS 1.3 reads process session tickets that write state).
+        self._io = threading.Lock()
         # When the peer (the proxy) was last heard from: any message or keep-alive pong on the
         # flow. The registration client reads it to tell a live flow from a dead one.
         self.heard = 0.0
@@ -217,10 +222,12 @@ class Transport:
             # Everything goes over the one connection to the proxy, whatever the next hop.
             if self.sock is None and not self._stop.is_set():
                 self.reconnect()
-            if self.sock is None:
+            sock = self.sock
+            if sock is None:
                 return
             try:
-                self.sock.sendall(data)
+                with self._io:
+                    sock.sendall(data)
             except OSError as exc:
                 log.debug("send over %s failed: %s", self.kind, exc)
             return
@@ -306,7 +313,7 @@ class Transport:
                 self._stop.wait(0.5)
                 continue
             try:
-                chunk = sock.recv(65536)
+                chunk = self._tls_recv(sock) if self.kind == "tls" else sock.recv(65536)
             except (TimeoutError, ssl.SSLWantReadError):
                 self._expire_answers()
                 continue
@@ -349,6 +356,19 @@ class Transport:
                 except Exception:
                     self.dropped += 1
                     log.exception("SIP message over %s could not be handled", self.kind)
+
+    def _tls_recv(self, sock: socket.socket) -> bytes:
+        """Wait for the connection to be readable without the SSL object, then read under the
+        I/O lock (a send waits at most for one read, never for the 0.5 s poll)."""
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            readable = sock.pending() or select.select([sock], [], [], 0.5)[0]
+        except ValueError as exc:  # closed under us by close() or the registration
+            raise OSError(str(exc)) from None
+        if not readable:
+            raise TimeoutError
+        with self._io:
+            return sock.recv(65536)
 
     def _datagram(self, data: bytes, addr: Addr) -> None:
         if addr == self.peer:

@@ -86,6 +86,7 @@ class LabPhone:
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
                  backoff_max: float = 4.0, ip: str = PHONE_IP, server: str | None = None,
                  **sip: object) -> None:
+        self.kamailio = kamailio
         self.port = free_udp(ip)
         port = kamailio.tls_port if sip.get("transport") == "tls" else kamailio.port
         self.config = SipConfig(server=server or kamailio.ip, port=port or 0, username=user,
@@ -131,7 +132,13 @@ class LabPhone:
 
     def until(self, check: Callable[[PhoneState], object], what: str, timeout: float = 15.0
               ) -> None:
-        wait_for(lambda: check(self.state), timeout=timeout, what=what)
+        try:
+            wait_for(lambda: check(self.state), timeout=timeout, what=what)
+        except AssertionError as exc:
+            # What the registrar saw is half of any failure here: name it in the report.
+            s = self.state
+            raise AssertionError(f"{exc}\nphone: {s.registration} ({s.registration_reason!r})"
+                                 f"\nkamailio said: {self.kamailio.text[-2000:]}") from None
 
     def registered(self, timeout: float = 15.0) -> LabPhone:
         self.until(lambda s: s.registration == "registered", "registered", timeout)
