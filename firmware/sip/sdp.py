@@ -28,6 +28,31 @@ class Media:
     direction: str  # sendrecv | sendonly | recvonly | inactive
 
 
+def sdp_part(content_type: str, body: bytes) -> bytes | None:
+    """The SDP inside a multipart body (RFC 5621: PBXes send SDP beside ISUP, or a
+    Resource-List, in `multipart/mixed`), or None when there is none or it is malformed."""
+    kind, _, params = content_type.partition(";")
+    if not kind.strip().lower().startswith("multipart/"):
+        return None
+    boundary = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        return None
+    for part in body.split(b"--" + boundary.encode())[1:]:
+        if part.startswith(b"--"):
+            break  # the closing delimiter
+        head, sep, content = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, content = part.lstrip(b"\n").partition(b"\n\n")
+        headers = head.decode("latin-1").lower().replace(" ", "")
+        if "content-type:application/sdp" in headers:  # untyped parts are text (RFC 2046)
+            return content.rstrip(b"\r\n") + b"\r\n"
+    return None
+
+
 def build(address: str, port: int, session: int, version: int, *, codecs: tuple[int, ...] =
           (0, 8), dtmf: int | None = DTMF_PT, direction: str = "sendrecv", ptime: int = 20
           ) -> bytes:

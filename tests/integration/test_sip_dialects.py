@@ -67,6 +67,24 @@ def test_a_delayed_offer_is_answered_with_our_offer_and_the_ack_s_answer_is_used
     phone.until(lambda s: s.call is None, "the call ended by Bob's BYE")
 
 
+def test_an_offer_in_a_multipart_body_is_answered_from_its_sdp_part(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    media = free_udp(SIPP_IP)
+    run = sipp_start("multipart_offer.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
+                     timeout=40, media_port=media)
+    try:
+        phone.until(lambda s: s.mode == "ringing", "ringing for an SDP beside ISUP")
+        phone.lift()
+        wait_for(lambda: any(c.rtp.remote == (SIPP_IP, media) and c.rtp.codec == 8
+                             for c in phone.account.calls.values()),
+                 what="PCMA to the address the SDP part gave")
+    finally:
+        sipp_verdicts(run)  # our 200 answered PCMA, as application/sdp
+    phone.until(lambda s: s.call is None, "the call ended by Bob's BYE")
+
+
 def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
     need("sipp")
     run, provider = sipp_provider("register_retry_after.xml", lab_dir, timeout=40)

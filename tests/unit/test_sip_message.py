@@ -111,3 +111,14 @@ def test_only_the_8000_hz_telephone_event_of_an_offer_is_taken() -> None:
     media = sdp.parse(offer)
     assert (media.codec, media.dtmf) == (0, 101)
     assert sdp.parse(offer.replace(b"a=rtpmap:101 telephone-event/8000\r\n", b"")).dtmf is None
+
+
+def test_the_sdp_part_of_a_multipart_body_is_found_and_nothing_else_is_taken_for_it() -> None:
+    offer = sdp.build("10.0.0.2", 20000, 1, 1)
+    body = (b"--b1\r\nContent-Type: application/ISUP;version=itu-t92+\r\n\r\n\x01\x00\x49\r\n"
+            b"--b1\r\nContent-Type: application/sdp\r\n\r\n" + offer + b"\r\n--b1--\r\n")
+    assert sdp.sdp_part('multipart/mixed; boundary="b1"', body) == offer
+    assert sdp.sdp_part("multipart/mixed;boundary=b1", body.replace(b"application/sdp",
+                                                                    b"text/plain")) is None
+    assert sdp.sdp_part("multipart/mixed", body) is None  # no boundary: nothing to split by
+    assert sdp.sdp_part("application/sdp", offer) is None
