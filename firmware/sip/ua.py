@@ -201,10 +201,9 @@ class UserAgent:
             if req.method != "ACK":  # RFC 3261 8.2.2.1, RFC 4475 3.3.2-3.3.3
                 self._reply(req, addr, 416, "Unsupported URI Scheme")
             return
-        if req.get("Content-Type").lower().lstrip().startswith("multipart/") and \
-                req.method in ("INVITE", "ACK", "UPDATE", "PRACK"):
-            # The offer or answer is the SDP part; the rest (ISUP, resource lists) is for
-            # gateways. Without an SDP part the body stays as it came: 415 says why.
+        if req.method in ("INVITE", "ACK", "UPDATE", "PRACK"):
+            # In a multipart body the offer or answer is the SDP part; the rest (ISUP, resource
+            # lists) is for gateways. Without an SDP part the body stays as it came: 415 says why.
             part = sdp.sdp_part(req.get("Content-Type"), req.body)
             if part is not None:
                 req.body = part

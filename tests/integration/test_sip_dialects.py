@@ -47,42 +47,42 @@ def test_an_offer_of_codecs_the_phone_lacks_gets_488_at_once_and_never_rings(
     assert phone.saw(IncomingCall) == [] and phone.state.mode == "idle"
 
 
-def test_a_delayed_offer_is_answered_with_our_offer_and_the_ack_s_answer_is_used(
-        kamailio, lab_phone, lab_dir: Path) -> None:
+def _bob_calls_and_the_phone_answers(kamailio, lab_phone, lab_dir: Path, scenario: str,
+                                     ringing: str, media_ok, what: str) -> None:
+    """SIPp (`scenario`) calls the phone through the proxy; the phone rings, is lifted and
+    sends RTP that `media_ok(rtp, SIPp's media address)` approves; SIPp's verdict, then Bob's
+    BYE."""
     need("sipp")
     phone = lab_phone(kamailio).registered()
-    media = free_udp(SIPP_IP)
-    run = sipp_start("delayed_offer.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
-                     timeout=40, media_port=media)
+    media = (SIPP_IP, free_udp(SIPP_IP))
+    run = sipp_start(scenario, f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
+                     timeout=40, media_port=media[1])
     try:
-        phone.until(lambda s: s.mode == "ringing", "ringing for an INVITE without SDP")
+        phone.until(lambda s: s.mode == "ringing", ringing)
         phone.lift()
         wait_for(lambda: phone.saw(CallAnswered), what="answered")
-        # The ACK's answer tells where to send: SIPp's media port.
-        wait_for(lambda: any(c.rtp.remote == (SIPP_IP, media)
-                             for c in phone.account.calls.values()),
-                 what="RTP aimed at the address the ACK's SDP gave")
+        wait_for(lambda: any(media_ok(c.rtp, media) for c in phone.account.calls.values()),
+                 what=what)
     finally:
-        sipp_verdicts(run)  # our 200 offered PCMU and PCMA
+        sipp_verdicts(run)
     phone.until(lambda s: s.call is None, "the call ended by Bob's BYE")
+
+
+def test_a_delayed_offer_is_answered_with_our_offer_and_the_ack_s_answer_is_used(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    # SIPp checks that our 200 offered PCMU and PCMA; the ACK's answer tells where to send.
+    _bob_calls_and_the_phone_answers(
+        kamailio, lab_phone, lab_dir, "delayed_offer.xml", "ringing for an INVITE without SDP",
+        lambda rtp, media: rtp.remote == media, "RTP aimed at the address the ACK's SDP gave")
 
 
 def test_an_offer_in_a_multipart_body_is_answered_from_its_sdp_part(
         kamailio, lab_phone, lab_dir: Path) -> None:
-    need("sipp")
-    phone = lab_phone(kamailio).registered()
-    media = free_udp(SIPP_IP)
-    run = sipp_start("multipart_offer.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir,
-                     timeout=40, media_port=media)
-    try:
-        phone.until(lambda s: s.mode == "ringing", "ringing for an SDP beside ISUP")
-        phone.lift()
-        wait_for(lambda: any(c.rtp.remote == (SIPP_IP, media) and c.rtp.codec == 8
-                             for c in phone.account.calls.values()),
-                 what="PCMA to the address the SDP part gave")
-    finally:
-        sipp_verdicts(run)  # our 200 answered PCMA, as application/sdp
-    phone.until(lambda s: s.call is None, "the call ended by Bob's BYE")
+    # SIPp checks that our 200 answered PCMA, as application/sdp.
+    _bob_calls_and_the_phone_answers(
+        kamailio, lab_phone, lab_dir, "multipart_offer.xml", "ringing for an SDP beside ISUP",
+        lambda rtp, media: rtp.remote == media and rtp.codec == 8,
+        "PCMA to the address the SDP part gave")
 
 
 def test_a_503_with_retry_after_is_waited_out(lab_phone, lab_dir: Path) -> None:
