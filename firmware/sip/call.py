@@ -836,6 +836,10 @@ class SipCall:
             self.transport.later(0.5, lambda: self.hold(held))
             return
         self.held_local = held
+        if held:
+            # The handset may be another call's from now on (call waiting, swap): our media
+            # stops at once, not when the far end's 200 comes.
+            self.rtp.held = True
         self.sdp_version += 1
         body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
@@ -849,8 +853,10 @@ class SipCall:
                 self.rtp.held = held or self.held_remote
                 self.post(HoldChanged(self.phone_id, held))
                 return
+            if self.state != "confirmed":
+                return
             self.held_local = not held
-            if resp is not None and resp.status == 491 and self.state == "confirmed":
+            if resp is not None and resp.status == 491:
                 # Our re-INVITE crossed theirs: try again after a random wait, longer when
                 # the call is ours (RFC 3261 14.1), so the two ends stop colliding.
                 wait = random.uniform(2.1, 4.0) if self.direction == "out" else \
@@ -859,8 +865,15 @@ class SipCall:
                          "%.1f s", self.call_id, wait)
                 self.transport.later(wait, lambda: self.hold(held))
                 return
-            log.warning("call %s: hold refused (%s)", self.call_id,
+            # Refused or unanswered: our side still does what the person asked (nothing of
+            # theirs in the earpiece, nothing of ours sent while held); only the far end's
+            # SDP is unchanged.
+            log.warning("call %s: %s refused by the far end (%s); done on our side only",
+                        self.call_id, "hold" if held else "resume",
                         "no answer" if resp is None else resp.status)
+            self.held_local = held
+            self.rtp.held = held or self.held_remote
+            self.post(HoldChanged(self.phone_id, held))
 
         self.reinvite_pending = True
         self.send_in_dialog("INVITE", body, on_final=done)

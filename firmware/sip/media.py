@@ -279,8 +279,11 @@ class RtpSession:
             # A stall (a busy CPU, a suspended VM): the timestamp moves on, nothing bursts.
             self.ts += skipped * RATE * self.ptime // 1000
             samples = RATE * self.ptime // 1000
-            pcm = self.source()
-            played = self.buffer.get() if not self.held else None
+            # A held call leaves the handset alone both ways: with a second call active, a
+            # held one pulling microphone frames would take every other one from it.
+            held = self.held
+            pcm = self.source() if not held else b""
+            played = self.buffer.get() if not held else None
             if played is not None:
                 try:
                     self.sink(played)
@@ -292,7 +295,7 @@ class RtpSession:
                     digit = self._dtmf_queue.pop(0)
                     dtmf = dtmf_packets(DTMF_EVENTS[digit], ptime=self.ptime)
                     dtmf_ts = self.ts
-            if remote is None or self.sock is None or self.held:
+            if remote is None or self.sock is None or held:
                 self.ts += samples
                 continue
             try:
