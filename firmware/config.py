@@ -420,6 +420,12 @@ class OdooConfig:
                                        "record")
 
 
+def _voicemail(value: str) -> str | None:
+    if value and not all(c in "+0123456789*#" for c in value):
+        return "must be a number the keypad can dial (digits, *, # and a leading +)"
+    return None
+
+
 @dataclass(frozen=True)
 class PhoneConfig:
     region: str | None = setting(None, check=_region, convert=str.upper, example="BE",
@@ -440,6 +446,10 @@ class PhoneConfig:
                                else "must be 486 (busy), 603 (decline) or 480 (unavailable)",
                                help="C on a ringing call: 486 busy, 603 decline, "
                                     "480 unavailable")
+    call_waiting: bool = setting(True, help="a call during a call waits (tone, D answers); "
+                                            "false: 486 busy")
+    voicemail: str = setting("", check=_voicemail, example="*97",
+                             help='the number long 1 calls ("" = none)')
     state_dir: str = setting("", example="/var/lib/deskphone", commented=True,
                              help="default: $STATE_DIRECTORY (systemd), else ~/.local/state")
 

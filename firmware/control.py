@@ -47,12 +47,18 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
             "seconds": snapshot.call_seconds(),
             "muted": s.call.muted,
         }
+    calls = [
+        {"id": c.id, "direction": c.direction, "remote": c.remote, "name": c.name,
+         "state": c.state, "seconds": snapshot.call_seconds(c), "muted": c.muted}
+        for c in snapshot.calls()
+    ]
     doc: dict[str, Any] = {
         "phone": s.mode,
         "registration": s.registration,
         "registration_reason": s.registration_reason,
         "entry": s.entry,
         "call": call,
+        "calls": calls,
         "queue": [
             {"id": e.id, "name": e.name, "number": e.number, "summary": e.summary,
              "model": e.model, "res_id": e.res_id, "due": e.due, "overdue": e.overdue,

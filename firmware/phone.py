@@ -145,9 +145,13 @@ class Settings(PhoneConfig):
         return cls(**{f.name: getattr(phone, f.name) for f in fields(phone)}, **others)
 
 
+MAX_CALLS = 2  # the active call and one held or waiting: a third gets 486
+
+
 @dataclass(frozen=True)
 class Call:
-    """The one call the phone has (call waiting comes later)."""
+    """One call the phone has: the active one (`PhoneState.call`) or one held or waiting
+    (`PhoneState.others`)."""
 
     id: str
     key: int
@@ -165,6 +169,7 @@ class Call:
     held: bool = False
     held_by_remote: bool = False
     transfer_target: str | None = None
+    recall: bool = False  # a held call ringing the phone again after the handset went down
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,8 @@ class PhoneState:
     mode: str = IDLE
     off_hook: bool = False
     entry: str = ""
-    call: Call | None = None
+    call: Call | None = None  # the active call
+    others: tuple[Call, ...] = ()  # held calls, and a call waiting (state "ringing")
     selected: int = 0
     prompt: Prompt | None = None
     message: str = ""
@@ -330,6 +336,7 @@ LISTED = when("an entry", lambda s: bool(_rows(s)))
 FOUND = when("contacts found", lambda s: bool(matches(s)))
 NOT_FOUND = when("none found", lambda s: not matches(s))
 ON_HOOK = when("on hook", lambda s: not s.off_hook)
+OFF_HOOK = when("off hook", lambda s: s.off_hook)
 PAGE = when("a page open", lambda s: bool(s.menu_page))
 LIST = when("the list", lambda s: not s.menu_page)
 ON_DND = when("on DND", lambda s: MENU_ITEMS[s.selected % len(MENU_ITEMS)] == "dnd")
@@ -340,6 +347,10 @@ CALLABLE = when("a number", lambda s: bool(s.entry or s.last_dialled))
 # A SIP fact about the current call; late facts about old calls fall to the "late" rows.
 OURS = Guard("", lambda s, e: s.call is not None and s.call.id == e.call_id)
 STEADY = when("not transferring", lambda s: s.call is not None and s.call.state != "transferring")
+WAITING = when("a call waiting", lambda s: _waiting(s) is not None)
+HELD_OTHER = when("a call held", lambda s: _held(s) is not None)
+# A SIP fact about the held or waiting call.
+OTHER = Guard("", lambda s, e: any(c.id == e.call_id for c in s.others))
 
 
 @dataclass(frozen=True)
@@ -423,17 +434,23 @@ def _remember(step: Step, record: CallRecord) -> None:
 
 
 def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
-    """The call is over: log it, forget it, and show what comes next (a prompt or rest)."""
+    """The active call is over: log it, forget it, and show what comes next (the other call,
+    a prompt or rest)."""
     call = step.active
     record = _record(step, call, outcome)
     step.do(LogCall(stage, record))
     _remember(step, record)
     step.ring(False)
-    step.cancel("ring")
+    if call.state == "ringing":
+        step.cancel("ring")  # otherwise the timer is a waiting call's, which goes on
     step.s = replace(step.s, call=None)
     step.tone(None)
     if call.direction == "out" or call.activity_id is not None:
         step.do(RefreshQueue())
+    if step.s.others:
+        # The "done?" question waits for no one: the other call comes first.
+        _next_call(step, message)
+        return
     if call.activity_id is not None and call.connected_at is not None:
         entry = next((e for e in step.s.queue if e.id == call.activity_id), None)
         label = entry.name if entry else (call.name or call.remote)
@@ -446,6 +463,52 @@ def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
         return
     _rest(step)
     step.say(message)
+
+
+def _next_call(step: Step, message: str) -> None:
+    """The active call ended with another one left: a waiting call rings as any call does (the
+    call-waiting tone goes on while the handset is up: `D` answers); a held call stays on screen
+    while the handset is up (long # resumes it) and rings the phone again (recall) once the
+    handset is down, so no caller is forgotten on hold."""
+    call, *rest = step.s.others
+    step.cancel("interdigit", "offhook", "predial", "prompt")
+    step.s = replace(step.s, others=tuple(rest), entry="", selected=0, prompt=None, menu_page="")
+    if call.state == "ringing":
+        step.s = replace(step.s, mode=RINGING, call=call)
+        if step.s.off_hook:
+            step.tone("waiting")
+        else:
+            step.ring(True)
+    elif step.s.off_hook:
+        step.s = replace(step.s, mode=IN_CALL, call=call)
+    else:
+        step.s = replace(step.s, mode=RINGING, call=replace(call, recall=True))
+        step.ring(True)
+    step.say(message)
+
+
+def _calls(s: PhoneState) -> tuple[Call, ...]:
+    """Every call the phone holds, active first (as /state lists them)."""
+    return s.others if s.call is None else (s.call, *s.others)
+
+
+def _waiting(s: PhoneState) -> Call | None:
+    return next((c for c in s.others if c.state == "ringing"), None)
+
+
+def _held(s: PhoneState) -> Call | None:
+    return next((c for c in s.others if c.state != "ringing"), None)
+
+
+def _other(step: Step, call_id: str) -> Call:
+    call = next((c for c in step.s.others if c.id == call_id), None)
+    if call is None:
+        raise TransitionError("an other-call handler ran without that call")
+    return call
+
+
+def _without(step: Step, call: Call) -> None:
+    step.s = replace(step.s, others=tuple(c for c in step.s.others if c.id != call.id))
 
 
 def _feedback(step: Step, call: Call, record: CallRecord) -> str:
@@ -775,14 +838,25 @@ def prompt_hook(step: Step, event: HookLifted | HookReplaced) -> None:
 
 def incoming(step: Step, event: IncomingCall) -> None:
     s = step.s
-    if s.call is not None and s.call.id == event.call_id:
-        return  # a retransmitted INVITE of the call we already have
+    if any(c.id == event.call_id for c in _calls(s)):
+        return  # a retransmitted INVITE of a call we already have
     name, partner_id = _name_for(s, event.remote, step.settings.region)
     call = _new_call(step, event.call_id, "in", event.remote, "ringing",
                      name=name or event.display_name or None, partner_id=partner_id)
+    if s.mode in (IN_CALL, TRANSFER) and len(_calls(s)) < MAX_CALLS and \
+            step.settings.call_waiting and not s.dnd:
+        # Call waiting: the caller hears ringing, we hear the tone over the call; D answers.
+        step.s = replace(step.s, others=(*s.others, call))
+        step.tone("waiting")
+        step.timer("ring", step.settings.ring_timeout_seconds)
+        step.do(LogCall("started", _record(step, call, "ringing")))
+        if name is None:
+            step.do(LookupCaller(event.call_id, event.remote))
+        return
     busy = s.call is not None or s.off_hook
     if busy or s.dnd:
-        # One line: a second call, a lifted handset or do-not-disturb sends the caller away.
+        # A third call, a second one with call waiting off, a lifted handset or do-not-disturb
+        # sends the caller away.
         step.do(Reject(event.call_id, 486 if busy else 480))
         record = _record(step, call, "missed")
         step.do(LogCall("missed", record))
@@ -799,15 +873,27 @@ def incoming(step: Step, event: IncomingCall) -> None:
         step.do(LookupCaller(event.call_id, event.remote))
 
 
-def answer(step: Step, event: HookLifted) -> None:
-    call = replace(step.active, state="connected", connected_at=step.phone.clock.monotonic())
-    step.s = replace(step.s, off_hook=True, mode=IN_CALL, call=call)
+def answer(step: Step, event: HookLifted | KeyPressed) -> None:
+    step.s = replace(step.s, off_hook=True, mode=IN_CALL)
     step.ring(False)
+    step.tone(None)
     step.cancel("ring")
+    if step.active.recall:
+        # The held call ringing again: taking it up resumes it (it was answered long ago).
+        call = replace(step.active, recall=False)
+        step.s = replace(step.s, call=call)
+        step.do(SetHold(call.id, False))
+        return
+    call = replace(step.active, state="connected", connected_at=step.phone.clock.monotonic())
+    step.s = replace(step.s, call=call)
     step.do(Answer(call.id), LogCall("answered", _record(step, call, "answered")))
 
 
 def reject(step: Step, event: KeyPressed) -> None:
+    if step.active.recall:
+        step.do(Hangup(step.active.id))
+        _end_call(step, "answered", "ended", "Call ended")
+        return
     step.do(Reject(step.active.id, step.settings.reject_code))
     _end_call(step, "rejected", "rejected", "Call rejected")
 
@@ -818,7 +904,17 @@ def ring_timeout(step: Step, event: TimerFired) -> None:
 
 
 def caller_gave_up(step: Step, event: CallEnded) -> None:
+    if step.active.recall:
+        _end_call(step, "answered", "ended", REASONS.get(event.reason, REASONS["error"]))
+        return
     _end_call(step, "missed", "missed", "Missed call")
+
+
+def ringing_on_hook(step: Step, event: HookReplaced) -> None:
+    """The handset goes down while a call rings (a waiting call left alone): now the bell."""
+    step.s = replace(step.s, off_hook=False)
+    step.tone(None)
+    step.ring(True)
 
 
 # --------------------------------------------------------------------------- calls
@@ -955,6 +1051,93 @@ def transfer_now(step: Step, event: KeyPressed) -> None:
     step.do(Transfer(call.id, target.value))
 
 
+# --------------------------------------------------------------------------- two calls
+
+
+def answer_waiting(step: Step, event: KeyPressed) -> None:
+    """D with a call waiting: the active call is held (first, so the handset is never shared)
+    and the waiting one answered."""
+    waiting = _waiting(step.s)
+    assert waiting is not None
+    active = step.active
+    if not active.held:
+        step.do(SetHold(active.id, True))
+    call = replace(waiting, state="connected", connected_at=step.phone.clock.monotonic())
+    step.s = replace(step.s, call=call, others=(replace(active, held=True, state="held"),))
+    step.cancel("ring")
+    step.tone(None)
+    step.say("")
+    step.do(Answer(call.id), LogCall("answered", _record(step, call, "answered")))
+
+
+def _waiting_gone(step: Step, waiting: Call, message: str) -> None:
+    _without(step, waiting)
+    step.cancel("ring")
+    step.tone(None)
+    record = _record(step, waiting, "missed")
+    step.do(LogCall("missed", record))
+    _remember(step, record)
+    step.say(message)
+
+
+def reject_waiting(step: Step, event: KeyPressed) -> None:
+    waiting = _waiting(step.s)
+    assert waiting is not None
+    step.do(Reject(waiting.id, 486))
+    _waiting_gone(step, waiting, "Call rejected")
+
+
+def waiting_timeout(step: Step, event: TimerFired) -> None:
+    waiting = _waiting(step.s)
+    assert waiting is not None
+    step.do(Reject(waiting.id, 480))
+    _waiting_gone(step, waiting, "Missed call")
+
+
+def other_ended(step: Step, event: CallEnded) -> None:
+    """The waiting caller gave up (a missed call), or the held party hung up."""
+    call = _other(step, event.call_id)
+    if call.state == "ringing":
+        _waiting_gone(step, call, "Missed call")
+        return
+    _without(step, call)
+    record = _record(step, call, "answered")
+    step.do(LogCall("ended", record))
+    _remember(step, record)
+    step.say(f"{call.name or numbers.display(call.remote, step.settings.region)} hung up")
+
+
+def other_hold_changed(step: Step, event: HoldChanged) -> None:
+    call = _other(step, event.call_id)
+    if event.by_remote:
+        call = replace(call, held_by_remote=event.held)
+    else:
+        call = replace(call, held=event.held)
+    call = replace(call, state="held" if call.held or call.held_by_remote else "connected")
+    step.s = replace(step.s, others=tuple(call if c.id == call.id else c for c in step.s.others))
+
+
+def swap(step: Step, event: KeyPressed) -> None:
+    """B with a call held: the active call is held and the held one resumed, in that order."""
+    held = _held(step.s)
+    assert held is not None
+    active = step.active
+    if not active.held:
+        step.do(SetHold(active.id, True))
+    step.do(SetHold(held.id, False))
+    resumed = replace(held, held=False, state="held" if held.held_by_remote else "connected")
+    step.s = replace(step.s, call=resumed, others=(replace(active, held=True, state="held"),))
+    step.say("")
+
+
+def call_voicemail(step: Step, event: KeyPressed) -> None:
+    number = step.settings.voicemail
+    if not number:
+        step.say("No voicemail number set")
+        return
+    _place(step, number, name="Voicemail")
+
+
 # --------------------------------------------------------------------------- anywhere
 
 
@@ -1025,6 +1208,9 @@ def caller_identified(step: Step, event: CallerIdentified) -> None:
     if call is not None and call.id == event.call_id:
         call = replace(call, name=event.name, partner_id=event.partner_id)
         step.s = replace(step.s, call=call)
+    step.s = replace(step.s, others=tuple(
+        replace(c, name=event.name, partner_id=event.partner_id) if c.id == event.call_id else c
+        for c in step.s.others))
 
 
 def late_call_event(step: Step, event: Event) -> None:
@@ -1061,6 +1247,8 @@ Row = Transition
 
 TRANSITIONS: tuple[Transition[Any], ...] = (
     # idle: the phone at rest, handset down
+    Row((IDLE,), KeyPressed, (CALLING, IDLE), call_voicemail, key("1", long=True),
+        does="calls the voicemail"),
     Row((IDLE,), KeyPressed, (DIALING,), idle_digit, DIGIT, does="pre-dial"),
     Row((IDLE,), KeyPressed, (RECENT,), open_recent, key("B", long=True), does="recent calls"),
     Row((IDLE,), KeyPressed, (QUEUE,), open_queue, key("B"), does="today's call queue"),
@@ -1072,6 +1260,8 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     Row((IDLE,), KeyPressed, (IDLE,), clear_message, key("C", long=None), does="clears a message"),
     Row((IDLE,), HookLifted, (DIALING,), idle_lift, label="lift", does="dial tone"),
     # dialing: digits typed, on hook (pre-dial) or off hook (dial tone)
+    Row((DIALING,), KeyPressed, (CALLING, DIALING), call_voicemail,
+        key("1", long=True) & NO_ENTRY, does="calls the voicemail"),
     Row((DIALING,), KeyPressed, (DIALING,), dialing_digit, DIGIT & ROOM),
     Row((DIALING,), KeyPressed, (DIALING, IDLE), dialing_delete, key("C", long=None),
         does="deletes a digit (long: all); empty on hook: idle"),
@@ -1130,7 +1320,12 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     # a call arrives, rings
     Row(BROWSE, IncomingCall, (RINGING, SAME), incoming, label="INVITE",
         does="rings; off hook or DND: 486/480 and missed"),
-    Row((RINGING,), HookLifted, (IN_CALL,), answer, label="lift", does="answer"),
+    Row((RINGING,), HookLifted, (IN_CALL,), answer, label="lift",
+        does="answer (a recalled held call: resume)"),
+    Row((RINGING,), KeyPressed, (IN_CALL,), answer, key("D", long=None) & OFF_HOOK,
+        does="answer with the handset already up"),
+    Row((RINGING,), HookReplaced, (RINGING,), ringing_on_hook, label="replace",
+        does="the bell rings"),
     Row((RINGING,), KeyPressed, (IDLE,), reject, key("C", long=None), does="reject"),
     Row((RINGING,), TimerFired, (IDLE,), ring_timeout, timer("ring"), does="missed"),
     Row((RINGING,), CallEnded, (IDLE,), caller_gave_up, OURS, label="CANCEL", does="missed"),
@@ -1143,8 +1338,21 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="busy, not found, no answer ..."),
     Row((CALLING,), KeyPressed, (IDLE, DIALING), cancel_call, key("C", long=None),
         does="cancel"),
-    Row((CALLING, IN_CALL, TRANSFER), HookReplaced, (IDLE, PROMPT), hang_up, label="replace",
-        does="hang up"),
+    Row((CALLING, IN_CALL, TRANSFER), HookReplaced, (IDLE, PROMPT, RINGING), hang_up,
+        label="replace", does="hang up; a held call rings again"),
+    # two calls: one waiting or held beside the active one
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), answer_waiting, key("D", long=None) & WAITING & STEADY,
+        does="answers the waiting call, holds this one"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), reject_waiting, key("C", long=None) & WAITING,
+        does="rejects the waiting call (486)"),
+    Row((IN_CALL, TRANSFER), TimerFired, (SAME,), waiting_timeout, timer("ring") & WAITING,
+        does="the waiting call is missed"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), swap, key("B") & HELD_OTHER & STEADY,
+        does="swaps the active and the held call"),
+    Row((IN_CALL, TRANSFER), CallEnded, (SAME,), other_ended, OTHER, label="BYE/CANCEL",
+        does="the held or waiting party hung up"),
+    Row((IN_CALL, TRANSFER), HoldChanged, (SAME,), other_hold_changed, OTHER, label="hold"),
+    Row((IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, OTHER, label="DTMF"),
     # in a call
     Row((IN_CALL,), KeyPressed, (IN_CALL,), toggle_mute, key("*", long=True) & STEADY,
         does="mute"),
@@ -1154,14 +1362,16 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="DTMF"),
     Row((IN_CALL,), KeyPressed, (TRANSFER,), open_transfer, key("A", long=None) & STEADY,
         does="transfer to ..."),
-    Row((IN_CALL,), KeyPressed, (IDLE, PROMPT), end_call_on_hook,
+    Row((IN_CALL,), KeyPressed, (IDLE, PROMPT, RINGING), end_call_on_hook,
         key("C", long=None) & ON_HOOK & STEADY, does="hang up (handset down)"),
-    Row((IN_CALL, TRANSFER), CallEnded, (IDLE, DIALING, PROMPT), far_end_hung_up, OURS,
-        label="BYE"),
-    Row((IN_CALL, TRANSFER), HoldChanged, (SAME,), hold_changed, OURS, label="hold"),
+    Row((IN_CALL, TRANSFER), CallEnded, (IDLE, DIALING, PROMPT, RINGING, IN_CALL),
+        far_end_hung_up, OURS, label="BYE", does="the other call, if any, comes next"),
+    Row((IN_CALL, TRANSFER, RINGING), HoldChanged, (SAME,), hold_changed, OURS, label="hold"),
     Row((IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, OURS, label="DTMF"),
-    Row((IN_CALL,), TransferSucceeded, (IDLE, DIALING, PROMPT), transfer_done, OURS,
-        label="NOTIFY 200"),
+    Row((IN_CALL, TRANSFER), CallAnswered, (SAME,), nothing, OURS, label="200",
+        does="our answer confirmed"),
+    Row((IN_CALL,), TransferSucceeded, (IDLE, DIALING, PROMPT, RINGING, IN_CALL), transfer_done,
+        OURS, label="NOTIFY 200"),
     Row((IN_CALL, TRANSFER), TransferFailed, (IN_CALL,), transfer_failed, OURS,
         label="REFER failed", does="back to the call, reason on screen"),
     Row((TRANSFER,), KeyPressed, (TRANSFER,), transfer_digit, DIGIT & ROOM),
@@ -1172,7 +1382,7 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     Row((TRANSFER,), KeyPressed, (IN_CALL, TRANSFER), transfer_now, key("AD", long=None),
         does="transfer (REFER)"),
     Row((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall, (SAME,), incoming,
-        label="INVITE", does="486, missed"),
+        label="INVITE", does="waits (call waiting), or 486 and missed"),
     Row((IN_CALL, TRANSFER), HookLifted, (SAME,), ignore_lift, label="lift",
         does="handset taken up during a call"),
     # facts every mode takes the same way
@@ -1317,8 +1527,13 @@ class Snapshot:
     monotonic: float
     wall: float
 
-    def call_seconds(self) -> int:
-        call = self.state.call
+    def call_seconds(self, call: Call | None = None) -> int:
+        """How long a call (the active one by default) has been connected."""
+        call = call or self.state.call
         if call is None or call.connected_at is None:
             return 0
         return max(0, int(self.monotonic - call.connected_at))
+
+    def calls(self) -> tuple[Call, ...]:
+        """Every call, active first."""
+        return _calls(self.state)

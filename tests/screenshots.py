@@ -122,6 +122,26 @@ def on_hold() -> Driver:
     return d
 
 
+def call_waiting() -> Driver:
+    d = in_call()
+    d.ring("in-2", "+3222222222", "Brasserie")
+    return d
+
+
+def two_calls() -> Driver:
+    d = call_waiting()
+    d.keys("D")
+    d.feed(HoldChanged("in-1", True))
+    d.clock.advance(42)
+    return d
+
+
+def recall() -> Driver:
+    d = two_calls()
+    d.replace()
+    return d
+
+
 def transfer_empty() -> Driver:
     d = in_call()
     d.keys("A")
@@ -218,6 +238,7 @@ SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
         calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
+        call_waiting, two_calls, recall,
         transfer_empty, transfer, forward, transfer_failed, queue, queue_empty,
         queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu, status)
 }

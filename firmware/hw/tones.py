@@ -23,21 +23,28 @@ class Plan:
     level: float = LEVEL
 
 
-# region -> tone -> plan (E.180 Supplement 2). "ringtone" is what the ringer plays.
+# region -> tone -> plan (E.180 Supplement 2). "ringtone" is what the ringer plays; "waiting" is
+# the call-waiting tone, heard over a call (short bursts, long pauses: it must not drown the talk).
 REGIONS: dict[str, dict[str, Plan]] = {
     "BE": {"dial": Plan((425,)), "ringback": Plan((425,), (1.0, 3.0)),
-           "busy": Plan((425,), (0.5, 0.5)), "congestion": Plan((425,), (0.167, 0.167))},
+           "busy": Plan((425,), (0.5, 0.5)), "congestion": Plan((425,), (0.167, 0.167)),
+           "waiting": Plan((425,), (0.2, 0.2, 0.2, 4.4))},
     "FR": {"dial": Plan((440,)), "ringback": Plan((440,), (1.5, 3.5)),
-           "busy": Plan((440,), (0.5, 0.5)), "congestion": Plan((440,), (0.25, 0.25))},
+           "busy": Plan((440,), (0.5, 0.5)), "congestion": Plan((440,), (0.25, 0.25)),
+           "waiting": Plan((440,), (0.3, 10.0))},
     "DE": {"dial": Plan((425,)), "ringback": Plan((425,), (1.0, 4.0)),
-           "busy": Plan((425,), (0.48, 0.48)), "congestion": Plan((425,), (0.24, 0.24))},
+           "busy": Plan((425,), (0.48, 0.48)), "congestion": Plan((425,), (0.24, 0.24)),
+           "waiting": Plan((425,), (0.2, 0.2, 0.2, 5.0))},
     "NL": {"dial": Plan((425,)), "ringback": Plan((425,), (1.0, 4.0)),
-           "busy": Plan((425,), (0.5, 0.5)), "congestion": Plan((425,), (0.25, 0.25))},
+           "busy": Plan((425,), (0.5, 0.5)), "congestion": Plan((425,), (0.25, 0.25)),
+           "waiting": Plan((425,), (0.5, 9.5))},
     "GB": {"dial": Plan((350, 440)), "ringback": Plan((400, 450), (0.4, 0.2, 0.4, 2.0)),
            "busy": Plan((400,), (0.375, 0.375)),
-           "congestion": Plan((400,), (0.4, 0.35, 0.225, 0.525))},
+           "congestion": Plan((400,), (0.4, 0.35, 0.225, 0.525)),
+           "waiting": Plan((400,), (0.1, 2.0))},
     "US": {"dial": Plan((350, 440)), "ringback": Plan((440, 480), (2.0, 4.0)),
-           "busy": Plan((480, 620), (0.5, 0.5)), "congestion": Plan((480, 620), (0.25, 0.25))},
+           "busy": Plan((480, 620), (0.5, 0.5)), "congestion": Plan((480, 620), (0.25, 0.25)),
+           "waiting": Plan((440,), (0.3, 9.7))},
 }
 DEFAULT_REGION = "BE"  # 425 Hz, the CEPT tone most of Europe shares
 RINGTONE = Plan((1000, 1250), (1.0, 3.0), level=0.25)

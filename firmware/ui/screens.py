@@ -259,8 +259,28 @@ def _call_rows(snap: Snapshot) -> list[Row]:
 
 
 def _ringing(snap: Snapshot) -> list[Row]:
-    rows = _call_rows(snap)
-    return [_header("Incoming call", _clock(snap)), *_content(rows), Row("Lift handset C:reject")]
+    s = snap.state
+    call = s.call
+    assert call is not None
+    rows = _call_rows(snap) + _wrap(s.message)
+    if call.recall:
+        # The held call rings again: the handset went down with it still on hold.
+        return [_header("Call on hold", _duration(snap.call_seconds())), *_content(rows),
+                Row("Lift:resume C:end")]
+    hints = "D:answer C:reject" if s.off_hook else "Lift handset C:reject"
+    return [_header("Incoming call", _clock(snap)), *_content(rows), Row(hints)]
+
+
+def _other_call(snap: Snapshot) -> list[Row]:
+    """The second call, in one row: who waits, or who is held and for how long."""
+    rows = []
+    for call in snap.state.others:
+        who = call.name or _number(snap, call.remote)
+        if call.state == "ringing":
+            rows.append(Row(_fit(f"Waiting: {who}")))
+        else:
+            rows.append(Row(_fit(f"Held {_duration(snap.call_seconds(call))} {who}")))
+    return rows
 
 
 def _calling(snap: Snapshot) -> list[Row]:
@@ -277,6 +297,8 @@ def _in_call(snap: Snapshot) -> list[Row]:
     call = s.call
     assert call is not None
     rows = _call_rows(snap)
+    if s.others:
+        rows = rows[:2] + _other_call(snap)
     if call.state == "transferring":
         rows.append(Row(_fit(f"Transfer to {_number(snap, call.transfer_target or '')}…")))
     flags = [label for on, label in ((call.held, "On hold"),
@@ -285,7 +307,12 @@ def _in_call(snap: Snapshot) -> list[Row]:
     if flags:
         rows.append(Row(_fit(", ".join(flags))))
     rows += _wrap(s.message)
-    hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
+    if any(c.state == "ringing" for c in s.others):
+        hints = "D:answer C:reject"
+    elif s.others:
+        hints = "B:swap" + ("" if s.off_hook else " C:hang up")
+    else:
+        hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
     return [_header("In call", _duration(snap.call_seconds())), *_content(rows), Row(hints)]
 
 

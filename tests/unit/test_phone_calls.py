@@ -23,6 +23,7 @@ from firmware.events import (
     SendDtmf,
     SetLed,
 )
+from firmware.phone import Settings
 from tests.phonekit import Driver
 
 
@@ -272,8 +273,8 @@ def test_ring_timeout_sends_480_and_counts_missed():
     assert d.state.mode == "idle" and d.state.missed_unseen == 1
 
 
-def test_second_incoming_call_during_a_call_is_486_and_missed():
-    d = Driver().registered()
+def test_second_incoming_call_during_a_call_is_486_and_missed_with_call_waiting_off():
+    d = Driver(settings=Settings(region="BE", call_waiting=False)).registered()
     d.ring("in-1")
     d.lift()
     acts = d.ring("in-2", "+3222222222")

@@ -169,3 +169,12 @@ def test_a_number_not_valid_in_the_region_is_said_before_dialling():
     d.keys("0401234567D")  # the length of a Belgian mobile, but no such range
     assert d.of(PlaceCall) == []
     assert "Not a valid number" in screens.lines(d.phone.snapshot())
+
+
+def test_two_calls_show_who_is_active_who_waits_and_who_is_held_for_how_long():
+    assert text("call_waiting")[3:] == ["Waiting: Brasserie D…", "", "D:answer C:reject"]
+    assert text("two_calls")[1] == "Brasserie De Koning"
+    assert text("two_calls")[3] == "Held 02:05 Zoë Dupont"
+    assert text("two_calls")[5] == "B:swap"
+    assert text("recall")[0].startswith("Call on hold")
+    assert text("recall")[5] == "Lift:resume C:end"

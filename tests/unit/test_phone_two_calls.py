@@ -1,0 +1,191 @@
+"""Two calls at once through the pure Phone: call waiting, swap, recall, the voicemail key, and
+the odd paths (the waiting caller gives up, the held party hangs up, a third call)."""
+
+from __future__ import annotations
+
+from firmware.events import (
+    Answer,
+    CallEnded,
+    Hangup,
+    HoldChanged,
+    LogCall,
+    PlaceCall,
+    PlayTone,
+    Reject,
+    Ring,
+    SetHold,
+)
+from firmware.phone import Settings
+from tests.phonekit import Driver
+
+
+def in_call_with_waiting() -> Driver:
+    """Alice talks to in-1; in-2 calls."""
+    d = Driver().registered()
+    d.ring("in-1", "+32470123456", "Bob")
+    d.lift()
+    d.ring("in-2", "+3222222222", "Carol")
+    return d
+
+
+def two_calls_one_held() -> Driver:
+    """in-2 answered by D: in-1 is held."""
+    d = in_call_with_waiting()
+    d.keys("D")
+    d.feed(HoldChanged("in-1", True))
+    return d
+
+
+def test_a_call_during_a_call_waits_with_the_tone_and_the_caller_on_screen():
+    d = Driver().registered()
+    d.ring("in-1")
+    d.lift()
+    acts = d.ring("in-2", "+3222222222", "Carol")
+    assert PlayTone("waiting") in acts
+    assert not [a for a in acts if isinstance(a, (Reject, Ring))]  # no 486, no bell over a call
+    s = d.state
+    assert s.mode == "in_call" and s.call is not None and s.call.id == "in-1"
+    assert [(c.id, c.state, c.direction) for c in s.others] == [("in-2", "ringing", "in")]
+
+
+def test_d_holds_the_first_call_then_answers_the_waiting_one():
+    d = in_call_with_waiting()
+    acts = d.keys("D")
+    hold, answer = acts.index(SetHold("in-1", True)), acts.index(Answer("in-2"))
+    assert hold < answer  # the handset is never shared by two calls
+    assert PlayTone(None) in acts
+    s = d.state
+    assert s.call is not None and s.call.id == "in-2" and s.call.state == "connected"
+    assert [(c.id, c.state) for c in s.others] == [("in-1", "held")]
+    assert [a.stage for a in d.of(LogCall)][-1] == "answered"  # type: ignore[attr-defined]
+
+
+def test_c_rejects_the_waiting_call_with_486_and_it_is_missed():
+    d = in_call_with_waiting()
+    acts = d.keys("C")
+    assert Reject("in-2", 486) in acts and PlayTone(None) in acts
+    s = d.state
+    assert s.call is not None and s.call.id == "in-1" and s.others == ()
+    assert s.recent[0].number == "+3222222222" and s.recent[0].outcome == "missed"
+    assert not d.of(Hangup)  # the first call goes on
+
+
+def test_a_waiting_caller_who_gives_up_is_a_missed_call_and_the_tone_stops():
+    d = in_call_with_waiting()
+    acts = d.feed(CallEnded("in-2", "cancelled"))
+    assert PlayTone(None) in acts
+    assert d.state.others == () and d.state.missed_unseen == 1
+    assert d.state.call is not None and d.state.call.id == "in-1"
+
+
+def test_a_waiting_call_nobody_answers_times_out_as_missed():
+    d = in_call_with_waiting()
+    acts = d.elapse(121)
+    assert Reject("in-2", 480) in acts
+    assert d.state.others == () and d.state.mode == "in_call"
+
+
+def test_when_the_first_call_ends_the_waiting_call_rings():
+    d = in_call_with_waiting()
+    d.feed(CallEnded("in-1", "hangup"))
+    s = d.state
+    assert s.mode == "ringing" and s.call is not None and s.call.id == "in-2"
+    assert s.tone == "waiting"  # the handset is still up: the tone goes on, D answers
+    acts = d.keys("D")
+    assert Answer("in-2") in acts and d.state.mode == "in_call"
+
+
+def test_the_waiting_call_rings_the_bell_once_the_handset_is_down():
+    d = in_call_with_waiting()
+    acts = d.replace()  # hangs up in-1
+    assert Hangup("in-1") in acts and Ring(True) in acts
+    assert d.state.mode == "ringing" and d.state.call is not None
+    assert d.state.call.id == "in-2"
+    assert Answer("in-2") in d.lift()
+
+
+def test_b_swaps_the_active_and_the_held_call():
+    d = two_calls_one_held()
+    acts = d.keys("B")
+    assert acts.index(SetHold("in-2", True)) < acts.index(SetHold("in-1", False))
+    s = d.state
+    assert s.call is not None and s.call.id == "in-1" and s.call.state == "connected"
+    assert [(c.id, c.state) for c in s.others] == [("in-2", "held")]
+    d.keys("B")
+    assert d.state.call is not None and d.state.call.id == "in-2"
+
+
+def test_replacing_the_handset_ends_the_active_call_and_the_held_one_rings_again():
+    d = two_calls_one_held()
+    acts = d.replace()
+    assert Hangup("in-2") in acts and Ring(True) in acts
+    assert Hangup("in-1") not in acts
+    s = d.state
+    assert s.mode == "ringing" and s.call is not None and s.call.id == "in-1" and s.call.recall
+    acts = d.lift()  # taking the recall resumes the held call; it is not answered again
+    assert SetHold("in-1", False) in acts and not [a for a in acts if isinstance(a, Answer)]
+    assert d.state.mode == "in_call" and Ring(False) in acts
+
+
+def test_a_recalled_call_rings_until_the_held_party_hangs_up():
+    d = two_calls_one_held()
+    d.replace()
+    d.elapse(600)
+    assert d.state.mode == "ringing"  # no ring timeout for a caller we put on hold
+    d.feed(CallEnded("in-1", "hangup"))
+    assert d.state.mode == "idle"
+    assert d.state.recent[0].outcome == "answered"  # not a missed call
+
+
+def test_c_on_a_recall_ends_the_held_call():
+    d = two_calls_one_held()
+    d.replace()
+    acts = d.keys("C")
+    assert Hangup("in-1") in acts and d.state.mode == "idle"
+
+
+def test_the_far_end_hanging_up_leaves_the_held_call_on_screen_while_the_handset_is_up():
+    d = two_calls_one_held()
+    d.feed(CallEnded("in-2", "hangup"))
+    s = d.state
+    assert s.mode == "in_call" and s.call is not None and s.call.id == "in-1"
+    assert s.call.state == "held"
+    acts = d.keys("#", long=True)  # resume
+    assert SetHold("in-1", False) in acts
+
+
+def test_the_held_party_hanging_up_leaves_the_active_call_alone():
+    d = two_calls_one_held()
+    d.feed(CallEnded("in-1", "hangup"))
+    s = d.state
+    assert s.mode == "in_call" and s.call is not None and s.call.id == "in-2" and s.others == ()
+    assert "hung up" in s.message
+
+
+def test_a_third_call_gets_486_and_is_missed():
+    d = two_calls_one_held()
+    acts = d.ring("in-3", "+3233333333")
+    assert Reject("in-3", 486) in acts
+    assert len(d.state.others) == 1 and d.state.recent[0].outcome == "missed"
+
+
+def test_with_dnd_a_second_call_does_not_wait():
+    d = Driver().registered()
+    d.keys("A", long=True)
+    d.keys("D")  # do not disturb on
+    d.keys("C")
+    d.ring("in-1")  # DND: 480 at once
+    assert d.of(Reject) == [Reject("in-1", 480)]
+
+
+def test_long_1_calls_the_voicemail_and_says_so_when_there_is_none():
+    d = Driver(settings=Settings(region="BE", voicemail="*97")).registered()
+    d.keys("1", long=True)
+    assert d.of(PlaceCall) == [PlaceCall("out-1", "*97")]
+    assert d.state.call is not None and d.state.call.name == "Voicemail"
+    d = Driver().registered()
+    d.keys("1", long=True)
+    assert d.of(PlaceCall) == [] and d.state.message == "No voicemail number set"
+    d.lift()
+    d.keys("1", long=True)  # with dial tone too
+    assert d.state.mode == "dialing" and d.state.entry == ""
