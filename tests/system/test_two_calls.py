@@ -1,0 +1,200 @@
+"""Two calls at once, through `deskphone simulate --headless` and its control API only, with
+baresip peers through Kamailio: call waiting answered, rejected, abandoned and turned off, swap,
+recall after hang-up, and the voicemail key. Bob plays 600 Hz, Carol 800 Hz: what the earpiece
+(the wav backend's ear.wav) holds says whose voice the phone hands to the person."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.desk import Desk, lab_sip, start
+from tests.helpers import wait_for
+from tests.lab.fixtures import lab_port, peer_ports
+from tests.lab.lab import Baresip, Kamailio, goertzel, need, tone_wav, wav_pcm
+
+pytestmark = pytest.mark.lab
+
+# Far from each other and from Belgium's 425 Hz call-waiting tone.
+BOB_HZ, CAROL_HZ, MIC_HZ, WAITING_HZ = 600.0, 800.0, 1000.0, 425.0
+
+
+@dataclass
+class Desk2:
+    desk: Desk
+    kamailio: Kamailio
+    bob: Baresip  # 102
+    carol: Baresip  # 103, also the voicemail: answers at once
+    ear: Path
+
+    def call_us(self, who: Baresip) -> None:
+        who.command("dial", f"sip:101@127.0.0.1:{self.kamailio.port}")
+
+    def heard_from(self, offset: int) -> bytes:
+        try:
+            return wav_pcm(self.ear)[offset:]
+        except (OSError, EOFError):
+            return b""
+
+    def mark(self) -> int:
+        return len(self.heard_from(0))
+
+    def hears(self, freq: float, after: int, what: str) -> bytes:
+        """Waits until one second of the earpiece from `after` on holds `freq` loudly."""
+        def second() -> bytes:
+            pcm = self.heard_from(after + 1600)  # 0.1 s for a change to reach the earpiece
+            return pcm[:16000] if len(pcm) >= 16000 else b""
+
+        wait_for(lambda: goertzel(second(), freq) > 0.1, timeout=10, what=what)
+        return second()
+
+    def tone_burst(self, freq: float, after: int, what: str) -> None:
+        """Waits for a burst of `freq` at tone level (0.1) in any 0.2 s of the earpiece."""
+        def burst() -> bool:
+            pcm = self.heard_from(after)
+            return any(goertzel(pcm[i:i + 3200], freq) > 0.05
+                       for i in range(0, len(pcm) - 3199, 1600))
+
+        wait_for(burst, timeout=10, what=what)
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[Callable[..., Desk2]]:
+    need("kamailio", "baresip")
+    kam = Kamailio(tmp_path / "kamailio", port=lab_port()).start()
+    peers: list[Baresip] = []
+    desks: list[Desk] = []
+    for user, hz, mode in (("102", BOB_HZ, "manual"), ("103", CAROL_HZ, "auto")):
+        sip, ctrl = peer_ports()
+        wav = tone_wav(tmp_path / f"{user}.wav", hz, 120)
+        peers.append(Baresip(tmp_path / f"b{user}", user, sip, ctrl, wav, mode,
+                             proxy_port=kam.port).start())
+    for p in peers:
+        p.registered()
+
+    def make(**phone: object) -> Desk2:
+        mic = tone_wav(tmp_path / "mic.wav", MIC_HZ, 120)
+        ear = tmp_path / "ear.wav"
+        desk = start(tmp_path, wait=False, sip={**lab_sip(kam.port), "mwi": False},
+                     phone={"voicemail": "103", **phone},
+                     audio={"backend": "wav", "mic": str(mic), "ear": str(ear)})
+        desks.append(desk)
+        desk.api_up()
+        desk.until(lambda s: s["registration"] == "registered", "registered", timeout=20)
+        return Desk2(desk, kam, peers[0], peers[1], ear)
+
+    try:
+        yield make
+    finally:
+        for d in desks:
+            d.stop()
+        for p in peers:
+            p.stop()
+        kam.stop()
+
+
+def calls(s: dict) -> list[tuple[str, str]]:
+    return [(c["remote"], c["state"]) for c in s["calls"]]
+
+
+def bob_then_carol_waiting(d: Desk2) -> None:
+    d.call_us(d.bob)
+    d.desk.until(lambda s: s["phone"] == "ringing", "bob ringing")
+    d.desk.hook(True)
+    d.desk.until(lambda s: calls(s) == [("102", "connected")], "bob connected")
+    d.hears(BOB_HZ, d.mark(), "bob in the earpiece")
+    d.call_us(d.carol)
+    d.desk.until(lambda s: calls(s) == [("102", "connected"), ("103", "ringing")],
+                 "carol waiting")
+
+
+def test_a_waiting_call_is_heard_answered_with_d_and_swapped_with_b(two) -> None:
+    d = two()
+    bob_then_carol_waiting(d)
+    s = d.desk.state()
+    assert s["phone"] == "in_call" and s["call"]["remote"] == "102"
+    assert any(line.startswith("Waiting: ") for line in s["screen"])
+    d.carol.wait_event("CALL_RINGING")  # carol hears ringing, not busy
+    # The call-waiting tone over bob's voice (Belgium: 425 Hz bursts).
+    d.tone_burst(WAITING_HZ, d.mark(), "the call-waiting tone")
+
+    d.desk.keys("D")
+    d.desk.until(lambda s: calls(s) == [("103", "connected"), ("102", "held")],
+                 "carol active, bob held")
+    d.carol.wait_event("CALL_ESTABLISHED")
+    heard = d.hears(CAROL_HZ, d.mark(), "carol in the earpiece")
+    assert goertzel(heard, BOB_HZ) < 0.02  # bob, held, is not mixed in
+    assert goertzel(heard, WAITING_HZ) < 0.02  # the tone stopped
+
+    d.desk.keys("B")
+    d.desk.until(lambda s: calls(s) == [("102", "connected"), ("103", "held")], "swapped")
+    heard = d.hears(BOB_HZ, d.mark(), "bob again after the swap")
+    assert goertzel(heard, CAROL_HZ) < 0.02
+
+    d.bob.command("hangup")
+    d.desk.until(lambda s: calls(s) == [("103", "held")], "carol left, on hold")
+    d.carol.command("hangup")
+    d.desk.until(lambda s: s["calls"] == [] and s["call"] is None, "no calls")
+    # Carol heard our microphone while she was the active call.
+    wait_for(lambda: d.carol.heard(), what="carol's recording")
+    assert goertzel(wav_pcm(d.carol.heard()[-1]), MIC_HZ) > 0.05
+
+
+def test_c_rejects_a_waiting_call_with_486_and_the_first_call_goes_on(two) -> None:
+    d = two()
+    bob_then_carol_waiting(d)
+    d.desk.keys("C")
+    closed = d.carol.wait_event("CALL_CLOSED")
+    assert "486" in closed["param"]
+    s = d.desk.until(lambda s: calls(s) == [("102", "connected")], "bob alone")
+    assert s["missed"] == 1
+    d.hears(BOB_HZ, d.mark(), "bob still in the earpiece")
+
+
+def test_a_waiting_caller_who_hangs_up_is_missed(two) -> None:
+    d = two()
+    bob_then_carol_waiting(d)
+    d.carol.command("hangup")
+    s = d.desk.until(lambda s: calls(s) == [("102", "connected")], "carol gone")
+    assert s["missed"] == 1
+
+
+def test_with_call_waiting_off_a_second_call_is_busy(two) -> None:
+    d = two(call_waiting=False)
+    d.call_us(d.bob)
+    d.desk.until(lambda s: s["phone"] == "ringing", "bob ringing")
+    d.desk.hook(True)
+    d.desk.until(lambda s: calls(s) == [("102", "connected")], "bob connected")
+    d.call_us(d.carol)
+    closed = d.carol.wait_event("CALL_CLOSED")
+    assert "486" in closed["param"]
+    assert calls(d.desk.state()) == [("102", "connected")]
+
+
+def test_a_held_call_rings_again_after_the_handset_goes_down(two) -> None:
+    d = two()
+    bob_then_carol_waiting(d)
+    d.desk.keys("D")
+    d.desk.until(lambda s: calls(s) == [("103", "connected"), ("102", "held")], "bob held")
+    d.desk.hook(False)  # ends carol's call; bob is still on hold
+    d.carol.wait_event("CALL_CLOSED")
+    s = d.desk.until(lambda s: s["phone"] == "ringing", "the recall rings")
+    assert calls(s) == [("102", "held")] and s["screen"][0].startswith("Call on hold")
+    d.desk.hook(True)
+    d.desk.until(lambda s: calls(s) == [("102", "connected")], "bob resumed")
+    d.hears(BOB_HZ, d.mark(), "bob in the earpiece again")
+
+
+def test_long_1_calls_the_voicemail(two) -> None:
+    d = two()
+    d.desk.hook(True)
+    d.desk.until(lambda s: s["phone"] == "dialing", "dial tone")
+    from tests.helpers import http
+
+    http("POST", f"{d.desk.base}/keys", {"keys": "1", "long": True})
+    s = d.desk.until(lambda s: calls(s) == [("103", "connected")], "the voicemail answers")
+    assert s["call"]["name"] == "Voicemail"
+    d.hears(CAROL_HZ, d.mark(), "the voicemail's sound")
