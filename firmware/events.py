@@ -61,6 +61,7 @@ class CallRecord:
     seconds: int  # talk time, 0 when never connected
     activity_id: int | None = None
     partner_id: int | None = None
+    transferred_to: str | None = None  # the extension or number a transferred call went to
 
 
 # --------------------------------------------------------------------------- events
@@ -130,6 +131,7 @@ class IncomingCall(Event):
     call_id: str
     remote: str
     display_name: str | None = None
+    replaces: str | None = None  # the call this one takes the place of (INVITE with Replaces)
 
 
 @dataclass(frozen=True)
@@ -305,10 +307,12 @@ class Hangup(Action):
 
 @dataclass(frozen=True)
 class Transfer(Action):
-    """Blind transfer (extension) or forward (E.164 number) by REFER."""
+    """Blind transfer (extension) or forward (E.164 number) by REFER; with `replaces` (another
+    call's id), attended: the far end of `call_id` takes our place in that call (RFC 5589)."""
 
     call_id: str
     target: str
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,7 @@ class Call:
     held_by_remote: bool = False
     transfer_target: str | None = None
     recall: bool = False  # a held call ringing the phone again after the handset went down
+    consult_for: str | None = None  # a consultation: the id of the caller held meanwhile
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,11 @@ WAITING = when("a call waiting", lambda s: _waiting(s) is not None)
 HELD_OTHER = when("a call held", lambda s: _held(s) is not None)
 # A SIP fact about the held or waiting call.
 OTHER = Guard("", lambda s, e: any(c.id == e.call_id for c in s.others))
+ONE_CALL = when("one call", lambda s: not s.others)
+CONSULTING = when("consulting", lambda s: s.call is not None and s.call.consult_for is not None
+                  and any(c.id == s.call.consult_for for c in s.others))
+REPLACING = Guard("Replaces", lambda s, e: e.replaces is not None
+                  and any(c.id == e.replaces for c in _calls(s)))
 
 
 @dataclass(frozen=True)
@@ -417,13 +423,15 @@ def _to_idle_or_dial(step: Step) -> None:
         step.timer("offhook", step.settings.offhook_seconds)
 
 
-def _record(step: Step, call: Call, outcome: str) -> CallRecord:
+def _record(step: Step, call: Call, outcome: str, transferred_to: str | None = None
+            ) -> CallRecord:
     seconds = 0
     if call.connected_at is not None:
         seconds = max(0, round(step.phone.clock.monotonic() - call.connected_at))
     return CallRecord(key=call.key, direction=call.direction, number=call.remote, name=call.name,
                       outcome=outcome, started=call.started, seconds=seconds,
-                      activity_id=call.activity_id, partner_id=call.partner_id)
+                      activity_id=call.activity_id, partner_id=call.partner_id,
+                      transferred_to=transferred_to)
 
 
 def _remember(step: Step, record: CallRecord) -> None:
@@ -437,7 +445,8 @@ def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
     """The active call is over: log it, forget it, and show what comes next (the other call,
     a prompt or rest)."""
     call = step.active
-    record = _record(step, call, outcome)
+    record = _record(step, call, outcome,
+                     call.transfer_target if stage == "transferred" else None)
     step.do(LogCall(stage, record))
     _remember(step, record)
     step.ring(False)
@@ -449,7 +458,7 @@ def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
         step.do(RefreshQueue())
     if step.s.others:
         # The "done?" question waits for no one: the other call comes first.
-        _next_call(step, message)
+        _next_call(step, call, message)
         return
     if call.activity_id is not None and call.connected_at is not None:
         entry = next((e for e in step.s.queue if e.id == call.activity_id), None)
@@ -465,11 +474,12 @@ def _end_call(step: Step, outcome: str, stage: str, message: str) -> None:
     step.say(message)
 
 
-def _next_call(step: Step, message: str) -> None:
+def _next_call(step: Step, ended: Call, message: str) -> None:
     """The active call ended with another one left: a waiting call rings as any call does (the
     call-waiting tone goes on while the handset is up: `D` answers); a held call stays on screen
-    while the handset is up (long # resumes it) and rings the phone again (recall) once the
-    handset is down, so no caller is forgotten on hold."""
+    while the handset is up (long # resumes it; at once after a consultation: back to the
+    caller) and rings the phone again (recall) once the handset is down, so no caller is
+    forgotten on hold."""
     call, *rest = step.s.others
     step.cancel("interdigit", "offhook", "predial", "prompt")
     step.s = replace(step.s, others=tuple(rest), entry="", selected=0, prompt=None, menu_page="")
@@ -480,6 +490,10 @@ def _next_call(step: Step, message: str) -> None:
         else:
             step.ring(True)
     elif step.s.off_hook:
+        if ended.consult_for == call.id and call.held:
+            step.do(SetHold(call.id, False))
+            call = replace(call, held=False,
+                           state="held" if call.held_by_remote else "connected")
         step.s = replace(step.s, mode=IN_CALL, call=call)
     else:
         step.s = replace(step.s, mode=RINGING, call=replace(call, recall=True))
@@ -1019,7 +1033,9 @@ def transfer_done(step: Step, event: TransferSucceeded) -> None:
 
 
 def transfer_failed(step: Step, event: TransferFailed) -> None:
-    call = replace(step.active, state="connected", transfer_target=None)
+    call = step.active
+    call = replace(call, state="held" if call.held or call.held_by_remote else "connected",
+                   transfer_target=None)
     step.s = replace(step.s, mode=IN_CALL, call=call)
     step.say(f"Transfer failed: {REASONS.get(event.reason, REASONS['error'])}")
 
@@ -1128,6 +1144,114 @@ def swap(step: Step, event: KeyPressed) -> None:
     resumed = replace(held, held=False, state="held" if held.held_by_remote else "connected")
     step.s = replace(step.s, call=resumed, others=(replace(active, held=True, state="held"),))
     step.say("")
+
+
+def consult(step: Step, event: KeyPressed) -> None:
+    """D on a transfer target: the caller is held and the target called first (attended)."""
+    settings = step.settings
+    try:
+        target = numbers.dial_target(step.s.entry, settings.region,
+                                     settings.max_extension_digits)
+    except numbers.NumberError as exc:
+        step.say(str(exc))
+        return
+    if step.s.registration != "registered":
+        step.say("No service: cannot call")
+        return
+    caller = step.active
+    if not caller.held:
+        step.do(SetHold(caller.id, True))
+    name, partner_id = _name_for(step.s, target.value, settings.region)
+    call = replace(_new_call(step, None, "out", target.value, "calling", name=name,
+                             partner_id=partner_id), consult_for=caller.id)
+    step.s = replace(step.s, mode=CALLING, call=call, entry="",
+                     others=(replace(caller, held=True, state="held"),))
+    step.say("")
+    step.do(PlaceCall(call.id, target.value), LogCall("started", _record(step, call, "calling")))
+
+
+def transfer_while_ringing(step: Step, event: KeyPressed) -> None:
+    """A while the target still rings: the consultation is cancelled and the caller sent to
+    the target (a blind transfer: Replaces cannot name a call nobody answered)."""
+    consult_call = step.active
+    caller = _other(step, consult_call.consult_for or "")
+    step.do(Hangup(consult_call.id))
+    record = _record(step, consult_call, "aborted")
+    step.do(LogCall("aborted", record))
+    _remember(step, record)
+    step.tone(None)
+    step.s = replace(step.s, mode=IN_CALL, others=(), call=replace(
+        caller, state="transferring", transfer_target=consult_call.remote))
+    step.do(Transfer(caller.id, consult_call.remote))
+
+
+def join_transfer(step: Step, event: KeyPressed) -> None:
+    """A with one call held and one active (after a consultation, or any two calls): the held
+    party is sent to the active one and takes our place in that call (REFER with Replaces)."""
+    held = _held(step.s)
+    assert held is not None
+    active = step.active
+    if held.state == "transferring":
+        return
+    moving = replace(held, state="transferring", transfer_target=active.remote)
+    step.s = replace(step.s, others=tuple(moving if c.id == held.id else c
+                                          for c in step.s.others))
+    step.say("Transferring…")
+    step.do(Transfer(held.id, active.remote, replaces=active.id))
+
+
+def joined(step: Step, event: TransferSucceeded) -> None:
+    """The two parties talk to each other now: both our legs end."""
+    moved = _other(step, event.call_id)
+    _without(step, moved)
+    record = _record(step, moved, "answered", moved.transfer_target)
+    step.do(LogCall("transferred", record))
+    _remember(step, record)
+    target = numbers.display(moved.transfer_target or "", step.settings.region,
+                             step.settings.max_extension_digits)
+    step.do(Hangup(step.active.id))
+    _end_call(step, "answered", "ended", f"Transferred to {target}")
+
+
+def join_failed(step: Step, event: TransferFailed) -> None:
+    """The completion failed: both calls stay as they were, and the screen says why."""
+    moved = _other(step, event.call_id)
+    moved = replace(moved, transfer_target=None,
+                    state="held" if moved.held or moved.held_by_remote else "connected")
+    step.s = replace(step.s, others=tuple(moved if c.id == moved.id else c
+                                          for c in step.s.others))
+    step.say(f"Transfer failed: {REASONS.get(event.reason, REASONS['error'])}")
+
+
+def end_consult(step: Step, event: KeyPressed) -> None:
+    """C in a consultation: it ends and the caller comes back."""
+    step.do(Hangup(step.active.id))
+    _end_call(step, "answered", "ended", "Back to the caller")
+
+
+def replaced(step: Step, event: IncomingCall) -> None:
+    """An INVITE with Replaces (we are the target of someone's attended transfer): the new
+    party takes the old one's place at once, no ringing; the old leg ends."""
+    old = next(c for c in _calls(step.s) if c.id == event.replaces)
+    name, partner_id = _name_for(step.s, event.remote, step.settings.region)
+    call = replace(_new_call(step, event.call_id, "in", event.remote, "connected",
+                             name=name or event.display_name or None, partner_id=partner_id),
+                   connected_at=step.phone.clock.monotonic())
+    step.do(Answer(call.id), LogCall("started", _record(step, call, "ringing")),
+            LogCall("answered", _record(step, call, "answered")))
+    if old.held:
+        step.do(SetHold(call.id, True))  # it takes the held call's place: held too
+        call = replace(call, held=True, state="held")
+    step.do(Hangup(old.id))
+    record = _record(step, old, "answered")
+    step.do(LogCall("ended", record))
+    _remember(step, record)
+    if step.s.call is not None and step.s.call.id == old.id:
+        step.s = replace(step.s, call=call)
+    else:
+        step.s = replace(step.s, others=tuple(call if c.id == old.id else c
+                                              for c in step.s.others))
+    step.say(f"Now with {call.name or numbers.display(call.remote, step.settings.region)}")
 
 
 def call_voicemail(step: Step, event: KeyPressed) -> None:
@@ -1334,10 +1458,12 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="ringback"),
     Row((CALLING,), CallAnswered, (IN_CALL,), far_end_answered, OURS, label="200"),
     Row((CALLING,), HookLifted, (CALLING,), calling_lift, label="lift"),
-    Row((CALLING,), CallEnded, (IDLE, DIALING), call_failed, OURS, label="failure",
-        does="busy, not found, no answer ..."),
-    Row((CALLING,), KeyPressed, (IDLE, DIALING), cancel_call, key("C", long=None),
-        does="cancel"),
+    Row((CALLING,), CallEnded, (IDLE, DIALING, IN_CALL, RINGING), call_failed, OURS,
+        label="failure", does="busy, not found, no answer ..."),
+    Row((CALLING,), KeyPressed, (IN_CALL,), transfer_while_ringing, key("A") & CONSULTING,
+        does="the target still rings: blind transfer"),
+    Row((CALLING,), KeyPressed, (IDLE, DIALING, IN_CALL, RINGING), cancel_call,
+        key("C", long=None), does="cancel (a consultation: back to the caller)"),
     Row((CALLING, IN_CALL, TRANSFER), HookReplaced, (IDLE, PROMPT, RINGING), hang_up,
         label="replace", does="hang up; a held call rings again"),
     # two calls: one waiting or held beside the active one
@@ -1349,10 +1475,21 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="the waiting call is missed"),
     Row((IN_CALL,), KeyPressed, (IN_CALL,), swap, key("B") & HELD_OTHER & STEADY,
         does="swaps the active and the held call"),
-    Row((IN_CALL, TRANSFER), CallEnded, (SAME,), other_ended, OTHER, label="BYE/CANCEL",
-        does="the held or waiting party hung up"),
-    Row((IN_CALL, TRANSFER), HoldChanged, (SAME,), other_hold_changed, OTHER, label="hold"),
-    Row((IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, OTHER, label="DTMF"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), join_transfer, key("A") & HELD_OTHER & STEADY,
+        does="attended transfer: REFER with Replaces"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL, RINGING, IDLE, PROMPT), end_consult,
+        key("C", long=None) & CONSULTING, does="ends the consultation, back to the caller"),
+    Row((IN_CALL, TRANSFER), TransferSucceeded, (IDLE, DIALING, PROMPT, RINGING, IN_CALL),
+        joined, OTHER, label="NOTIFY 200", does="both legs end"),
+    Row((IN_CALL, TRANSFER), TransferFailed, (SAME,), join_failed, OTHER,
+        label="REFER failed", does="both calls kept, the reason on screen"),
+    Row((CALLING, IN_CALL, TRANSFER), CallEnded, (SAME,), other_ended, OTHER,
+        label="BYE/CANCEL", does="the held or waiting party hung up"),
+    Row((CALLING, IN_CALL, TRANSFER), HoldChanged, (SAME,), other_hold_changed, OTHER,
+        label="hold"),
+    Row((CALLING, IN_CALL, TRANSFER), DtmfReceived, (SAME,), dtmf_in, OTHER, label="DTMF"),
+    Row((CALLING, IN_CALL, TRANSFER), IncomingCall, (SAME,), replaced, REPLACING,
+        label="INVITE Replaces", does="the new party takes the old one's place"),
     # in a call
     Row((IN_CALL,), KeyPressed, (IN_CALL,), toggle_mute, key("*", long=True) & STEADY,
         does="mute"),
@@ -1379,8 +1516,10 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="deletes a digit"),
     Row((TRANSFER,), KeyPressed, (IN_CALL,), transfer_cancel, key("C", long=None),
         does="nothing typed or long C: cancel"),
-    Row((TRANSFER,), KeyPressed, (IN_CALL, TRANSFER), transfer_now, key("AD", long=None),
-        does="transfer (REFER)"),
+    Row((TRANSFER,), KeyPressed, (IN_CALL, TRANSFER), transfer_now, key("A", long=None),
+        does="blind transfer (REFER)"),
+    Row((TRANSFER,), KeyPressed, (CALLING, TRANSFER), consult, key("D", long=None) & ONE_CALL,
+        does="calls the target first, the caller held"),
     Row((CALLING, IN_CALL, TRANSFER, RINGING), IncomingCall, (SAME,), incoming,
         label="INVITE", does="waits (call waiting), or 486 and missed"),
     Row((IN_CALL, TRANSFER), HookLifted, (SAME,), ignore_lift, label="lift",

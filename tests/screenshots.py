@@ -162,7 +162,7 @@ def forward() -> Driver:
 
 def transfer_failed() -> Driver:
     d = in_call()
-    d.keys("A109D")
+    d.keys("A109A")
     d.feed(TransferFailed("in-1", "not_found"))
     return d
 

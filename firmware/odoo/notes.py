@@ -60,7 +60,8 @@ def call_note(record: CallRecord, stage: str, tz: str) -> str:
     if record.seconds and stage in ("ended", "transferred"):
         rest = f"Talked {duration(record.seconds)}"
         if stage == "transferred":
-            rest += ", then transferred"
+            rest += ", then transferred" + (f" to {record.transferred_to}"
+                                            if record.transferred_to else "")
     elif record.outcome == "missed" or stage == "missed":
         rest = "Not answered"
     else:

@@ -95,14 +95,14 @@ def record_to_json(record: CallRecord) -> dict[str, Any]:
     return {"key": record.key, "direction": record.direction, "number": record.number,
             "name": record.name, "outcome": record.outcome, "started": record.started,
             "seconds": record.seconds, "activity_id": record.activity_id,
-            "partner_id": record.partner_id}
+            "partner_id": record.partner_id, "transferred_to": record.transferred_to}
 
 
 def record_from_json(doc: dict[str, Any]) -> CallRecord:
     return CallRecord(key=int(doc["key"]), direction=doc["direction"], number=doc["number"],
                       name=doc.get("name"), outcome=doc["outcome"], started=doc["started"],
                       seconds=int(doc.get("seconds", 0)), activity_id=doc.get("activity_id"),
-                      partner_id=doc.get("partner_id"))
+                      partner_id=doc.get("partner_id"), transferred_to=doc.get("transferred_to"))
 
 
 def entry_to_json(e: QueueEntry) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -877,6 +878,20 @@ class SipCall:
 
         self.reinvite_pending = True
         self.send_in_dialog("INVITE", body, on_final=done)
+
+    def replaces_uri(self) -> str:
+        """Who the far end of this dialog is, with the Replaces header (RFC 3891) that lets
+        another UA take our place in it: tags as the far end sees them (to-tag its own)."""
+        value = f"{self.call_id};to-tag={self.remote_tag};from-tag={self.local_tag}"
+        aor = self.remote_uri.split("?", 1)[0]
+        return f"{aor}?Replaces={urllib.parse.quote(value, safe='')}"
+
+    def matches(self, replaces: str) -> bool:
+        """Whether a Replaces value names this dialog, as we see it (RFC 3891 3)."""
+        call_id, *params = [p.strip() for p in replaces.split(";")]
+        tags = dict(p.split("=", 1) for p in params if "=" in p)
+        return (call_id == self.call_id and tags.get("to-tag") == self.local_tag
+                and tags.get("from-tag") == self.remote_tag)
 
     def transfer(self, refer_to: str) -> None:
         """Blind transfer or forward: an in-dialog REFER; our leg ends when the far end's new

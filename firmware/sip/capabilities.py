@@ -13,8 +13,8 @@ from firmware.sip.message import Message
 ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "NOTIFY", "REFER", "INFO", "UPDATE",
          "PRACK")
 # The option tags we implement: reliable provisional responses (RFC 3262), session timers
-# (RFC 4028).
-SUPPORTED: tuple[str, ...] = ("100rel", "timer")
+# (RFC 4028), taking another UA's place in a call (RFC 3891 Replaces).
+SUPPORTED: tuple[str, ...] = ("100rel", "timer", "replaces")
 ACCEPT = ("application/sdp",)
 
 

@@ -157,14 +157,26 @@ class UserAgent:
             elif isinstance(action, Hangup):
                 call.hangup()
             elif isinstance(action, Transfer):
-                call.transfer(self.me.target_uri(action.target))
-                self.last_refer = call.last_refer
+                self._transfer(call, action)
             elif isinstance(action, SendDtmf):
                 call.dtmf(action.digit)
             elif isinstance(action, SetHold):
                 call.hold(action.held)
             elif isinstance(action, SetMute):
                 call.mute(action.muted)
+
+    def _transfer(self, call: SipCall, action: Transfer) -> None:
+        if action.replaces is None:
+            call.transfer(self.me.target_uri(action.target))
+        else:
+            # Attended (RFC 5589): the far end of `call` is sent to the party of the other
+            # call, and takes our place in that call.
+            other = self.by_phone.get(action.replaces)
+            if other is None or other.state != "confirmed":
+                self.post(TransferFailed(action.call_id, "error", "the other call is gone"))
+                return
+            call.transfer(other.replaces_uri())
+        self.last_refer = call.last_refer
 
     def _new_call(self, phone_id: str, call_id: str, direction: str) -> SipCall:
         call = SipCall(self.me, self.transport, self.audio, phone_id, call_id, direction,
@@ -279,10 +291,21 @@ class UserAgent:
                 self._reply(req, addr, 488, "Not Acceptable Here",
                             [("Warning", f'305 {self.me.local_ip} "Incompatible media format"')])
                 return
+        replaced = None
+        if req.get("Replaces"):
+            # RFC 3891: someone takes the place of a party in one of our calls (the target of
+            # an attended transfer). Only a call that exists and is up can be replaced.
+            replaced = next((c for c in self.calls.values()
+                             if c.matches(req.get("Replaces")) and c.state == "confirmed"), None)
+            if replaced is None:
+                log.info("SIP: INVITE with Replaces for no call of ours: 481")
+                self._reply(req, addr, 481, "Call/Transaction Does Not Exist")
+                return
         call = self._new_call(f"sip-{next(self._ids)}", req.call_id, "in")
         call.offer(req, addr)
         remote = address(req.get("From"))
-        self.post(IncomingCall(call.phone_id, remote.user or remote.uri, remote.display or None))
+        self.post(IncomingCall(call.phone_id, remote.user or remote.uri, remote.display or None,
+                               replaces=replaced.phone_id if replaced else None))
 
     def _reply(self, req: Message, addr: Addr, status: int, reason: str,
                extra: list[tuple[str, str]] | None = None) -> None:

@@ -278,6 +278,8 @@ def _other_call(snap: Snapshot) -> list[Row]:
         who = call.name or _number(snap, call.remote)
         if call.state == "ringing":
             rows.append(Row(_fit(f"Waiting: {who}")))
+        elif call.state == "transferring":
+            rows.append(Row(_fit(f"Transferring {who}…")))
         else:
             rows.append(Row(_fit(f"Held {_duration(snap.call_seconds(call))} {who}")))
     return rows
@@ -287,9 +289,13 @@ def _calling(snap: Snapshot) -> list[Row]:
     s = snap.state
     call = s.call
     assert call is not None
-    rows = _call_rows(snap) + _wrap(s.message)
+    rows = _call_rows(snap)
+    if s.others:  # a consultation: the caller waits on hold
+        rows = rows[:2] + _other_call(snap)
+    rows += _wrap(s.message)
     title = "Ringing…" if call.progress else "Calling…"
-    return [_header(title, _clock(snap)), *_content(rows), Row("C:cancel")]
+    hints = "A:transfer C:back" if call.consult_for else "C:cancel"
+    return [_header(title, _clock(snap)), *_content(rows), Row(hints)]
 
 
 def _in_call(snap: Snapshot) -> list[Row]:
@@ -309,8 +315,10 @@ def _in_call(snap: Snapshot) -> list[Row]:
     rows += _wrap(s.message)
     if any(c.state == "ringing" for c in s.others):
         hints = "D:answer C:reject"
+    elif call.consult_for and any(c.id == call.consult_for for c in s.others):
+        hints = "A:transfer C:back"
     elif s.others:
-        hints = "B:swap" + ("" if s.off_hook else " C:hang up")
+        hints = "A:transfer B:swap"
     else:
         hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
     return [_header("In call", _duration(snap.call_seconds())), *_content(rows), Row(hints)]
@@ -327,7 +335,7 @@ def _transfer(snap: Snapshot) -> list[Row]:
     rows = [Row(_fit(f"Caller: {call.name or _number(snap, call.remote)}")),
             Row(_tail(f"To: {_number(snap, s.entry) if s.entry else '_'}")), *_wrap(s.message)]
     return [_header(title, _duration(snap.call_seconds())), *_content(rows),
-            Row("A/D:send C:cancel")]
+            Row("A:now D:call first")]
 
 
 def _prompt(snap: Snapshot) -> list[Row]:

@@ -49,10 +49,10 @@ def test_transfer_to_an_extension_with_a_then_a():
     assert d.state.mode == "idle"
 
 
-def test_forward_to_a_full_number_with_d():
+def test_forward_to_a_full_number_with_a():
     d = Driver().registered()
     call_id = _answered(d)
-    d.keys("A+33142278186D")
+    d.keys("A+33142278186A")
     assert Transfer(call_id, "+33142278186") in d.actions
     d.feed(TransferSucceeded(call_id))
     assert d.state.message == "Transferred to +33 1 42 27 81 86"
@@ -92,13 +92,13 @@ def test_c_deletes_then_cancels_the_transfer_and_the_call_goes_on():
 def test_failed_transfer_returns_to_the_call_with_the_reason():
     d = Driver().registered()
     call_id = _answered(d)
-    d.keys("A109D")
+    d.keys("A109A")
     d.feed(TransferFailed(call_id, "not_found", "404"))
     assert d.state.mode == "in_call"
     assert d.state.call is not None and d.state.call.state == "connected"
     assert d.state.message == "Transfer failed: Number not found"
     # And the person can try again.
-    d.keys("A102D")
+    d.keys("A102A")
     assert d.of(Transfer)[-1] == Transfer(call_id, "102")
 
 

@@ -8,12 +8,16 @@ from firmware.events import (
     CallEnded,
     Hangup,
     HoldChanged,
+    IncomingCall,
     LogCall,
     PlaceCall,
     PlayTone,
     Reject,
     Ring,
     SetHold,
+    Transfer,
+    TransferFailed,
+    TransferSucceeded,
 )
 from firmware.phone import Settings
 from tests.phonekit import Driver
@@ -189,3 +193,125 @@ def test_long_1_calls_the_voicemail_and_says_so_when_there_is_none():
     d.lift()
     d.keys("1", long=True)  # with dial tone too
     assert d.state.mode == "dialing" and d.state.entry == ""
+
+
+# --------------------------------------------------------------------------- attended transfer
+
+
+def consulting() -> Driver:
+    """Bob (in-1) is held while Alice calls 102 (out-2), who answers."""
+    d = Driver().registered()
+    d.ring("in-1", "+32470123456", "Bob")
+    d.lift()
+    d.keys("A102D")
+    return d
+
+
+def test_a_target_then_d_holds_the_caller_and_calls_the_target():
+    d = consulting()
+    assert SetHold("in-1", True) in d.actions and PlaceCall("out-2", "102") in d.actions
+    assert d.actions.index(SetHold("in-1", True)) < d.actions.index(PlaceCall("out-2", "102"))
+    s = d.state
+    assert s.mode == "calling" and s.call is not None and s.call.consult_for == "in-1"
+    assert [(c.id, c.state) for c in s.others] == [("in-1", "held")]
+
+
+def test_a_completes_the_transfer_with_replaces_and_both_legs_end():
+    d = consulting()
+    d.connect_outgoing()
+    assert d.state.mode == "in_call"
+    acts = d.keys("A")
+    assert Transfer("in-1", "102", replaces="out-2") in acts
+    assert d.state.others[0].state == "transferring"
+    acts = d.feed(TransferSucceeded("in-1"))
+    assert Hangup("out-2") in acts
+    assert d.state.call is None and d.state.others == () and d.state.mode == "dialing"
+    assert d.state.message == "Transferred to 102"
+    logged = [(a.stage, a.record.number, a.record.transferred_to)  # type: ignore[attr-defined]
+              for a in d.of(LogCall) if a.stage in ("transferred", "ended")]
+    assert logged == [("transferred", "+32470123456", "102"), ("ended", "102", None)]
+
+
+def test_a_failed_completion_keeps_both_calls_and_says_why():
+    d = consulting()
+    d.connect_outgoing()
+    d.keys("A")
+    d.feed(TransferFailed("in-1", "forbidden", "403 Forbidden"))
+    s = d.state
+    assert s.call is not None and s.call.id == "out-2" and s.call.state == "connected"
+    assert [(c.id, c.state) for c in s.others] == [("in-1", "held")]
+    assert s.message == "Transfer failed: Not allowed"
+
+
+def test_c_ends_the_consultation_and_the_caller_comes_back():
+    d = consulting()
+    d.connect_outgoing()
+    acts = d.keys("C")
+    assert Hangup("out-2") in acts and SetHold("in-1", False) in acts
+    s = d.state
+    assert s.mode == "in_call" and s.call is not None and s.call.id == "in-1"
+    assert s.call.state == "connected" and s.others == ()
+
+
+def test_c_while_the_target_rings_cancels_and_the_caller_comes_back():
+    d = consulting()
+    acts = d.keys("C")
+    assert Hangup("out-2") in acts and SetHold("in-1", False) in acts
+    assert d.state.mode == "in_call" and d.state.call is not None
+    assert d.state.call.id == "in-1"
+
+
+def test_a_busy_target_brings_the_caller_back():
+    d = consulting()
+    acts = d.feed(CallEnded("out-2", "busy"))
+    assert SetHold("in-1", False) in acts
+    assert d.state.mode == "in_call" and d.state.message == "Busy"
+
+
+def test_a_while_the_target_rings_sends_the_caller_there_blind():
+    d = consulting()
+    acts = d.keys("A")
+    assert Hangup("out-2") in acts and Transfer("in-1", "102") in acts
+    assert d.state.mode == "in_call" and d.state.others == ()
+    d.feed(TransferSucceeded("in-1"))
+    assert d.state.call is None and d.state.message == "Transferred to 102"
+
+
+def test_the_caller_hanging_up_during_the_consultation_leaves_the_target():
+    d = consulting()
+    d.connect_outgoing()
+    d.feed(CallEnded("in-1", "hangup"))
+    s = d.state
+    assert s.call is not None and s.call.id == "out-2" and s.others == ()
+    assert s.recent[0].number == "+32470123456" and s.recent[0].outcome == "answered"
+    d.keys("A")  # a single call again: A opens the transfer entry
+    assert d.state.mode == "transfer"
+
+
+def test_a_then_a_stays_the_blind_transfer():
+    d = Driver().registered()
+    d.ring("in-1")
+    d.lift()
+    acts = d.keys("A102A")
+    assert Transfer("in-1", "102") in acts and not d.of(PlaceCall)
+
+
+def test_an_invite_with_replaces_takes_the_place_of_the_call_at_once():
+    d = Driver().registered()
+    d.ring("in-1", "+32470123456", "Bob")
+    d.lift()
+    acts = d.feed(IncomingCall("in-2", "103", "Carol", replaces="in-1"))
+    assert Answer("in-2") in acts and Hangup("in-1") in acts
+    assert not [a for a in acts if isinstance(a, (Ring, PlayTone, Reject))]
+    s = d.state
+    assert s.call is not None and s.call.id == "in-2" and s.call.state == "connected"
+    assert s.others == () and s.mode == "in_call"
+
+
+def test_replaces_for_a_held_call_keeps_the_newcomer_on_hold():
+    d = two_calls_one_held()  # in-2 active, in-1 held
+    acts = d.feed(IncomingCall("in-3", "104", replaces="in-1"))
+    assert acts.index(Answer("in-3")) < acts.index(SetHold("in-3", True))
+    assert Hangup("in-1") in acts
+    assert [(c.id, c.state) for c in d.state.others] == [("in-3", "held")]
+    assert d.state.call is not None and d.state.call.id == "in-2"

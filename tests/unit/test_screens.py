@@ -175,6 +175,6 @@ def test_two_calls_show_who_is_active_who_waits_and_who_is_held_for_how_long():
     assert text("call_waiting")[3:] == ["Waiting: Brasserie D…", "", "D:answer C:reject"]
     assert text("two_calls")[1] == "Brasserie De Koning"
     assert text("two_calls")[3] == "Held 02:05 Zoë Dupont"
-    assert text("two_calls")[5] == "B:swap"
+    assert text("two_calls")[5] == "A:transfer B:swap"
     assert text("recall")[0].startswith("Call on hold")
     assert text("recall")[5] == "Lift:resume C:end"
