@@ -213,10 +213,11 @@ def linphones(lab_dir: Path) -> Iterator[Callable[..., Linphone]]:
     need("linphone-daemon")
     started: list[Linphone] = []
 
-    def make(kamailio: Kamailio, user: str) -> Linphone:
+    def make(kamailio: Kamailio, user: str, tone: int = 440) -> Linphone:
         sip = lab_port(span=3)
         lp = Linphone(lab_dir / f"linphone-{user}", user, sip, sip + 1,
-                      proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip).start()
+                      proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip,
+                      tone=tone).start()
         started.append(lp)
         return lp.register()
 

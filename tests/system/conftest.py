@@ -1,1 +1,1 @@
-from tests.lab.fixtures import kamailio, lab_dir, peers  # noqa: F401
+from tests.lab.fixtures import kamailio, lab_dir, linphones, peers  # noqa: F401
