@@ -328,6 +328,13 @@ class SetHold(Action):
 
 
 @dataclass(frozen=True)
+class Conference(Action):
+    """Mix these two calls and the handset: a local three-way conference, until one ends."""
+
+    call_ids: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class SetMute(Action):
     call_id: str
     muted: bool

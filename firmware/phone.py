@@ -34,6 +34,7 @@ from firmware.events import (
     CallProgress,
     CallRecord,
     CancelTimer,
+    Conference,
     Contact,
     ContactsUpdated,
     DtmfReceived,
@@ -355,6 +356,7 @@ OTHER = Guard("", lambda s, e: any(c.id == e.call_id for c in s.others))
 ONE_CALL = when("one call", lambda s: not s.others)
 CONSULTING = when("consulting", lambda s: s.call is not None and s.call.consult_for is not None
                   and any(c.id == s.call.consult_for for c in s.others))
+IN_CONF = when("in a conference", lambda s: _in_conference(s))
 REPLACING = Guard("Replaces", lambda s, e: e.replaces is not None
                   and any(c.id == e.replaces for c in _calls(s)))
 
@@ -483,7 +485,10 @@ def _next_call(step: Step, ended: Call, message: str) -> None:
     call, *rest = step.s.others
     step.cancel("interdigit", "offhook", "predial", "prompt")
     step.s = replace(step.s, others=tuple(rest), entry="", selected=0, prompt=None, menu_page="")
-    if call.state == "ringing":
+    if call.state == "conference":
+        # The conference is down to one party: an ordinary call.
+        step.s = replace(step.s, mode=IN_CALL, call=replace(call, state="connected"))
+    elif call.state == "ringing":
         step.s = replace(step.s, mode=RINGING, call=call)
         if step.s.off_hook:
             step.tone("waiting")
@@ -501,6 +506,13 @@ def _next_call(step: Step, ended: Call, message: str) -> None:
     step.say(message)
 
 
+def _steady_state(call: Call) -> str:
+    """What a call is, from its hold flags, once a hold or resume is through."""
+    if call.held or call.held_by_remote:
+        return "held"
+    return "conference" if call.state == "conference" else "connected"
+
+
 def _calls(s: PhoneState) -> tuple[Call, ...]:
     """Every call the phone holds, active first (as /state lists them)."""
     return s.others if s.call is None else (s.call, *s.others)
@@ -511,7 +523,11 @@ def _waiting(s: PhoneState) -> Call | None:
 
 
 def _held(s: PhoneState) -> Call | None:
-    return next((c for c in s.others if c.state != "ringing"), None)
+    return next((c for c in s.others if c.state not in ("ringing", "conference")), None)
+
+
+def _in_conference(s: PhoneState) -> bool:
+    return s.call is not None and s.call.state == "conference"
 
 
 def _other(step: Step, call_id: str) -> Call:
@@ -983,12 +999,20 @@ def hang_up(step: Step, event: HookReplaced) -> None:
 def toggle_mute(step: Step, event: KeyPressed) -> None:
     call = step.active
     step.do(SetMute(call.id, not call.muted))
+    if call.state == "conference":  # one microphone for both parties
+        for other in step.s.others:
+            step.do(SetMute(other.id, not call.muted))
+        step.s = replace(step.s, others=tuple(replace(c, muted=not call.muted)
+                                              for c in step.s.others))
     # The screen shows "Muted" while it lasts.
     step.s = replace(step.s, call=replace(call, muted=not call.muted))
 
 
 def toggle_hold(step: Step, event: KeyPressed) -> None:
     call = step.active
+    if call.state == "conference":
+        step.say("Not in a conference")
+        return
     step.do(SetHold(call.id, not call.held))
     step.say("Holding..." if not call.held else "Resuming...")
 
@@ -1021,8 +1045,8 @@ def hold_changed(step: Step, event: HoldChanged) -> None:
     else:
         call = replace(call, held=event.held)
         # Held: the "On hold" flag says it (a message would say it twice); resumed: say so once.
-        step.say("" if event.held else "Resumed")
-    call = replace(call, state="held" if call.held or call.held_by_remote else "connected")
+        step.say("" if event.held or call.state == "conference" else "Resumed")
+    call = replace(call, state=_steady_state(call))
     step.s = replace(step.s, call=call)
 
 
@@ -1120,6 +1144,8 @@ def other_ended(step: Step, event: CallEnded) -> None:
     record = _record(step, call, "answered")
     step.do(LogCall("ended", record))
     _remember(step, record)
+    if _in_conference(step.s):
+        step.s = replace(step.s, call=replace(step.active, state="connected"))
     step.say(f"{call.name or numbers.display(call.remote, step.settings.region)} hung up")
 
 
@@ -1129,7 +1155,7 @@ def other_hold_changed(step: Step, event: HoldChanged) -> None:
         call = replace(call, held_by_remote=event.held)
     else:
         call = replace(call, held=event.held)
-    call = replace(call, state="held" if call.held or call.held_by_remote else "connected")
+    call = replace(call, state=_steady_state(call))
     step.s = replace(step.s, others=tuple(call if c.id == call.id else c for c in step.s.others))
 
 
@@ -1188,7 +1214,7 @@ def transfer_while_ringing(step: Step, event: KeyPressed) -> None:
 def join_transfer(step: Step, event: KeyPressed) -> None:
     """A with one call held and one active (after a consultation, or any two calls): the held
     party is sent to the active one and takes our place in that call (REFER with Replaces)."""
-    held = _held(step.s)
+    held = _held(step.s) or (step.s.others[0] if _in_conference(step.s) else None)
     assert held is not None
     active = step.active
     if held.state == "transferring":
@@ -1252,6 +1278,36 @@ def replaced(step: Step, event: IncomingCall) -> None:
         step.s = replace(step.s, others=tuple(call if c.id == old.id else c
                                               for c in step.s.others))
     step.say(f"Now with {call.name or numbers.display(call.remote, step.settings.region)}")
+
+
+def join_conference(step: Step, event: KeyPressed) -> None:
+    """Long B with one call held: both parties and the handset, mixed by the phone."""
+    held = _held(step.s)
+    assert held is not None
+    active = step.active
+    if held.state == "transferring":
+        return
+    for call in (active, held):
+        if call.held:
+            step.do(SetHold(call.id, False))
+    step.do(Conference((active.id, held.id)))
+    step.s = replace(step.s, call=replace(active, held=False, state="conference"),
+                     others=(replace(held, held=False, state="conference"),))
+    step.say("Conference")
+
+
+def end_conference(step: Step, event: KeyPressed | HookReplaced) -> None:
+    """The handset goes down (or C with it down): both parties are hung up."""
+    if isinstance(event, HookReplaced):
+        step.s = replace(step.s, off_hook=False)
+    for call in step.s.others:
+        step.do(Hangup(call.id))
+        record = _record(step, call, "answered")
+        step.do(LogCall("ended", record))
+        _remember(step, record)
+    step.s = replace(step.s, others=())
+    step.do(Hangup(step.active.id))
+    _end_call(step, "answered", "ended", "Conference ended")
 
 
 def call_voicemail(step: Step, event: KeyPressed) -> None:
@@ -1464,6 +1520,8 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="the target still rings: blind transfer"),
     Row((CALLING,), KeyPressed, (IDLE, DIALING, IN_CALL, RINGING), cancel_call,
         key("C", long=None), does="cancel (a consultation: back to the caller)"),
+    Row((IN_CALL,), HookReplaced, (IDLE, PROMPT), end_conference, IN_CONF, label="replace",
+        does="ends the conference: both hung up"),
     Row((CALLING, IN_CALL, TRANSFER), HookReplaced, (IDLE, PROMPT, RINGING), hang_up,
         label="replace", does="hang up; a held call rings again"),
     # two calls: one waiting or held beside the active one
@@ -1477,6 +1535,12 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="swaps the active and the held call"),
     Row((IN_CALL,), KeyPressed, (IN_CALL,), join_transfer, key("A") & HELD_OTHER & STEADY,
         does="attended transfer: REFER with Replaces"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), join_conference,
+        key("B", long=True) & HELD_OTHER & STEADY, does="three-way conference"),
+    Row((IN_CALL,), KeyPressed, (IN_CALL,), join_transfer, key("A") & IN_CONF,
+        does="leaves the two parties talking (REFER with Replaces)"),
+    Row((IN_CALL,), KeyPressed, (IDLE, PROMPT), end_conference,
+        key("C", long=None) & IN_CONF & ON_HOOK, does="ends the conference"),
     Row((IN_CALL,), KeyPressed, (IN_CALL, RINGING, IDLE, PROMPT), end_consult,
         key("C", long=None) & CONSULTING, does="ends the consultation, back to the caller"),
     Row((IN_CALL, TRANSFER), TransferSucceeded, (IDLE, DIALING, PROMPT, RINGING, IN_CALL),

@@ -136,6 +136,12 @@ def two_calls() -> Driver:
     return d
 
 
+def conference() -> Driver:
+    d = two_calls()
+    d.keys("B", long=True)
+    return d
+
+
 def recall() -> Driver:
     d = two_calls()
     d.replace()
@@ -238,7 +244,7 @@ SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
         calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
-        call_waiting, two_calls, recall,
+        call_waiting, two_calls, recall, conference,
         transfer_empty, transfer, forward, transfer_failed, queue, queue_empty,
         queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu, status)
 }

@@ -182,6 +182,7 @@ class RtpSession:
         self.dtmf_pt: int | None = None
         self.ptime = 20
         self.muted = False
+        self.bridged = False  # in a conference: the bridge mutes the microphone, not the relay
         self.held = False  # no audio either way
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
@@ -304,7 +305,7 @@ class RtpSession:
                     self.sock.sendto(header(dtmf_pt, self.seq, dtmf_ts, self.ssrc, marker) +
                                      payload, remote)
                 else:
-                    if self.muted:
+                    if self.muted and not self.bridged:
                         pcm = bytes(len(pcm))
                     self.sock.sendto(header(codec, self.seq, self.ts, self.ssrc) +
                                      g711.encode(pcm, codec), remote)

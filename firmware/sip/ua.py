@@ -28,6 +28,7 @@ from firmware.events import (
     Action,
     Answer,
     CallEnded,
+    Conference,
     Event,
     Hangup,
     IncomingCall,
@@ -46,6 +47,7 @@ from firmware.events import (
 from firmware.sip import sdp
 from firmware.sip.call import Audio, SipCall
 from firmware.sip.capabilities import advertise, unsupported
+from firmware.sip.conference import Bridge
 from firmware.sip.dns import Resolver
 from firmware.sip.identity import Identity
 from firmware.sip.message import Message, address, new_tag
@@ -71,7 +73,7 @@ def tls_context(config: SipConfig) -> ssl.SSLContext | None:
 class UserAgent:
     name = "sip"
     handles: tuple[type[Action], ...] = (PlaceCall, Answer, Reject, Hangup, Transfer, SendDtmf,
-                                         SetHold, SetMute, Reregister)
+                                         SetHold, SetMute, Reregister, Conference)
 
     def __init__(
         self,
@@ -100,6 +102,7 @@ class UserAgent:
         self.last_refer = ""  # the Refer-To of our last transfer, for the log and tests
         self._ids = itertools.count(1)
         self.mailbox = Mailbox(self.me, self.transport, self._count)
+        self.bridge: Bridge | None = None  # the conference, while one lasts
         self._stopping = threading.Event()
 
     @property
@@ -144,6 +147,9 @@ class UserAgent:
             if isinstance(action, PlaceCall):
                 self._place(action)
                 return
+            if isinstance(action, Conference):
+                self._conference(action)
+                return
             call = self.by_phone.get(getattr(action, "call_id", ""))
             if call is None:
                 log.info("%s for a call SIP no longer has", type(action).__name__)
@@ -178,6 +184,16 @@ class UserAgent:
             call.transfer(other.replaces_uri())
         self.last_refer = call.last_refer
 
+    def _conference(self, action: Conference) -> None:
+        calls = [self.by_phone.get(i) for i in action.call_ids]
+        if self.bridge is not None or any(c is None or c.state != "confirmed" for c in calls):
+            log.info("SIP: no conference: a call is gone or one is already running")
+            return
+        first, second = calls
+        assert first is not None and second is not None
+        self.bridge = Bridge((first.rtp, second.rtp), self.audio.source, self.audio.sink)
+        log.info("SIP: conference of %s and %s", first.call_id, second.call_id)
+
     def _new_call(self, phone_id: str, call_id: str, direction: str) -> SipCall:
         call = SipCall(self.me, self.transport, self.audio, phone_id, call_id, direction,
                        on_event=self._from_call, on_end=self._forget)
@@ -199,6 +215,9 @@ class UserAgent:
             call._end("error", f"no RTP port: {exc}")
 
     def _forget(self, call: SipCall) -> None:
+        if self.bridge is not None and call.rtp in self.bridge.legs:
+            self.bridge.dissolve()  # the other party talks to the handset alone again
+            self.bridge = None
         self.calls.pop(call.call_id, None)
         if self.by_phone.get(call.phone_id) is call:
             del self.by_phone[call.phone_id]

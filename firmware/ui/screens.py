@@ -280,6 +280,8 @@ def _other_call(snap: Snapshot) -> list[Row]:
             rows.append(Row(_fit(f"Waiting: {who}")))
         elif call.state == "transferring":
             rows.append(Row(_fit(f"Transferring {who}…")))
+        elif call.state == "conference":
+            rows.append(Row(_fit(f"+ {who}")))
         else:
             rows.append(Row(_fit(f"Held {_duration(snap.call_seconds(call))} {who}")))
     return rows
@@ -303,7 +305,9 @@ def _in_call(snap: Snapshot) -> list[Row]:
     call = s.call
     assert call is not None
     rows = _call_rows(snap)
-    if s.others:
+    if call.state == "conference":
+        rows = [Row(_fit(call.name or _number(snap, call.remote))), *_other_call(snap)]
+    elif s.others:
         rows = rows[:2] + _other_call(snap)
     if call.state == "transferring":
         rows.append(Row(_fit(f"Transfer to {_number(snap, call.transfer_target or '')}…")))
@@ -315,13 +319,16 @@ def _in_call(snap: Snapshot) -> list[Row]:
     rows += _wrap(s.message)
     if any(c.state == "ringing" for c in s.others):
         hints = "D:answer C:reject"
+    elif call.state == "conference":
+        hints = "A:transfer" + ("" if s.off_hook else " C:end")
     elif call.consult_for and any(c.id == call.consult_for for c in s.others):
         hints = "A:transfer C:back"
     elif s.others:
         hints = "A:transfer B:swap"
     else:
         hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
-    return [_header("In call", _duration(snap.call_seconds())), *_content(rows), Row(hints)]
+    title = "Conference" if call.state == "conference" else "In call"
+    return [_header(title, _duration(snap.call_seconds())), *_content(rows), Row(hints)]
 
 
 def _transfer(snap: Snapshot) -> list[Row]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from firmware.events import (
     Answer,
     CallEnded,
+    Conference,
     Hangup,
     HoldChanged,
     IncomingCall,
@@ -15,6 +16,7 @@ from firmware.events import (
     Reject,
     Ring,
     SetHold,
+    SetMute,
     Transfer,
     TransferFailed,
     TransferSucceeded,
@@ -315,3 +317,57 @@ def test_replaces_for_a_held_call_keeps_the_newcomer_on_hold():
     assert Hangup("in-1") in acts
     assert [(c.id, c.state) for c in d.state.others] == [("in-3", "held")]
     assert d.state.call is not None and d.state.call.id == "in-2"
+
+
+# --------------------------------------------------------------------------- conference
+
+
+def test_long_b_joins_the_held_and_the_active_call():
+    d = two_calls_one_held()  # in-2 active, in-1 held
+    acts = d.keys("B", long=True)
+    assert SetHold("in-1", False) in acts and Conference(("in-2", "in-1")) in acts
+    assert acts.index(SetHold("in-1", False)) < acts.index(Conference(("in-2", "in-1")))
+    s = d.state
+    assert s.call is not None and s.call.state == "conference"
+    assert [c.state for c in s.others] == ["conference"]
+    d.feed(HoldChanged("in-1", False))  # the resume comes through: still a conference
+    assert [c.state for c in d.state.others] == ["conference"]
+
+
+def test_hanging_up_ends_the_conference_for_both():
+    d = two_calls_one_held()
+    d.keys("B", long=True)
+    acts = d.replace()
+    assert Hangup("in-1") in acts and Hangup("in-2") in acts
+    assert d.state.mode == "idle" and d.state.call is None and d.state.others == ()
+    assert sorted(r.number for r in d.state.recent[:2]) == ["+3222222222", "+32470123456"]
+
+
+def test_one_party_leaving_leaves_an_ordinary_call():
+    d = two_calls_one_held()
+    d.keys("B", long=True)
+    d.feed(CallEnded("in-1", "hangup"))
+    assert d.state.call is not None and d.state.call.state == "connected"
+    d = two_calls_one_held()
+    d.keys("B", long=True)
+    d.feed(CallEnded("in-2", "hangup"))  # the active one
+    s = d.state
+    assert s.mode == "in_call" and s.call is not None and s.call.id == "in-1"
+    assert s.call.state == "connected" and s.others == ()
+
+
+def test_mute_in_a_conference_mutes_the_microphone_for_both_and_hold_is_refused():
+    d = two_calls_one_held()
+    d.keys("B", long=True)
+    acts = d.keys("*", long=True)
+    assert SetMute("in-2", True) in acts and SetMute("in-1", True) in acts
+    acts = d.keys("#", long=True)
+    assert not [a for a in acts if isinstance(a, SetHold)]
+    assert d.state.message == "Not in a conference"
+
+
+def test_a_in_a_conference_leaves_the_two_parties_talking():
+    d = two_calls_one_held()
+    d.keys("B", long=True)
+    acts = d.keys("A")
+    assert Transfer("in-1", "+3222222222", replaces="in-2") in acts

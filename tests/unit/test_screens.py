@@ -178,3 +178,8 @@ def test_two_calls_show_who_is_active_who_waits_and_who_is_held_for_how_long():
     assert text("two_calls")[5] == "A:transfer B:swap"
     assert text("recall")[0].startswith("Call on hold")
     assert text("recall")[5] == "Lift:resume C:end"
+
+
+def test_a_conference_names_both_parties():
+    assert text("conference")[0].startswith("Conference")
+    assert text("conference")[1:3] == ["Brasserie De Koning", "+ Zoë Dupont"]
