@@ -324,8 +324,8 @@ def test_community_writes_each_call_as_a_note_on_its_record(double: OdooDouble, 
         sync.execute(LogCall(stage, out))
     # A known caller: on the partner. A missed one too. A stranger: nowhere but Recent.
     known = record(key=2, direction="in", number="+3222222222", name="Brasserie De Koning",
-                   seconds=42, partner_id=52, started=1795870800.0)
-    for stage in ("started", "answered", "ended"):
+                   seconds=42, partner_id=52, started=1795870800.0, transferred_to="102")
+    for stage in ("started", "answered", "transferred"):
         sync.execute(LogCall(stage, known))
     missed = record("missed", key=3, direction="in", number="+31201234567",
                     name="Ingrid Jansen", partner_id=55, started=1795874400.0)
@@ -341,7 +341,8 @@ def test_community_writes_each_call_as_a_note_on_its_record(double: OdooDouble, 
         ("crm.lead", 31): "<p>Outgoing call to Zoë Dupont (+32470123456), 28 Nov 2026 13:00 "
                           "CET. Talked 3 min 12 s. (Desk phone)</p>",
         ("res.partner", 52): "<p>Incoming call from Brasserie De Koning (+3222222222), "
-                             "28 Nov 2026 14:00 CET. Talked 42 s. (Desk phone)</p>",
+                             "28 Nov 2026 14:00 CET. Talked 42 s, then transferred to 102. "
+                             "(Desk phone)</p>",
         ("res.partner", 55): "<p>Missed call from Ingrid Jansen (+31201234567), 28 Nov 2026 "
                              "15:00 CET. Not answered. (Desk phone)</p>",
     }

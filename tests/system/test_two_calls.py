@@ -201,6 +201,54 @@ def test_long_1_calls_the_voicemail(two) -> None:
     d.hears(CAROL_HZ, d.mark(), "the voicemail's sound")
 
 
+def _closed_recording(peer: Baresip) -> bytes:
+    """The last call's recording at `peer`, once baresip has closed it."""
+    def pcm() -> bytes:
+        try:
+            return wav_pcm(peer.heard()[-1]) if peer.heard() else b""
+        except (OSError, EOFError, ValueError):
+            return b""
+
+    return wait_for(pcm, what=f"{peer.user}'s recording")
+
+
+def test_a_three_way_conference_each_party_hears_the_other_and_us(two, linphones) -> None:
+    # The party held before the conference is linphone: baresip stops its received-audio
+    # recording at a hold and never resumes it, linphone's speaker is recorded throughout.
+    d = two()
+    lp = linphones(d.kamailio, "105", tone=LINPHONE_HZ)
+    lp.ok(f"call sip:101@127.0.0.1:{d.kamailio.port}")
+    d.desk.until(lambda s: s["phone"] == "ringing", "linphone ringing")
+    d.desk.hook(True)
+    d.desk.until(lambda s: calls(s) == [("105", "connected")], "linphone connected")
+    d.call_us(d.carol)
+    d.desk.until(lambda s: calls(s) == [("105", "connected"), ("103", "ringing")],
+                 "carol waiting")
+    d.desk.keys("D")
+    d.desk.until(lambda s: calls(s) == [("103", "connected"), ("105", "held")],
+                 "linphone held")
+    from tests.helpers import http
+
+    http("POST", f"{d.desk.base}/keys", {"keys": "B", "long": True})
+    s = d.desk.until(lambda s: calls(s) == [("103", "conference"), ("105", "conference")],
+                     "a conference")
+    assert s["screen"][0].startswith("Conference")
+    d.hears(LINPHONE_HZ, d.mark(), "linphone in the conference")
+    mark = d.mark()
+    heard = d.hears(CAROL_HZ, mark, "carol and linphone together")
+    assert goertzel(heard, LINPHONE_HZ) > 0.05
+    # What each party receives: the other party and our microphone.
+    _linphone_hears(lp, CAROL_HZ, "carol at linphone")
+    _linphone_hears(lp, MIC_HZ, "our microphone at linphone")
+    wait_for(lambda: len(d.heard_from(mark)) > 32000, what="two seconds of conference")
+    d.desk.hook(False)  # both calls end
+    d.carol.wait_event("CALL_CLOSED")
+    lp.wait_state("End")
+    d.desk.until(lambda s: s["calls"] == [], "no calls")
+    last = _closed_recording(d.carol)[-16000:]
+    assert goertzel(last, LINPHONE_HZ) > 0.03 and goertzel(last, MIC_HZ) > 0.03
+
+
 # --------------------------------------------------------------------------- attended transfer
 # Debian's baresip 1.0.0 cannot take either role beside us: handed a Refer-To with Replaces it
 # dials the escaped URI as a request URI ("transfer: connect error: Function not implemented",
