@@ -38,6 +38,15 @@ def test_an_invite_requiring_an_unknown_extension_gets_420_and_never_rings(
     assert phone.saw(IncomingCall) == [] and phone.state.mode == "idle"
 
 
+def test_an_invite_replacing_no_call_of_ours_gets_481_and_never_rings(
+        kamailio, lab_phone, lab_dir: Path) -> None:
+    need("sipp")
+    phone = lab_phone(kamailio).registered()
+    done = sipp("replaces_unknown.xml", f"127.0.0.1:{kamailio.port}", SIPP_IP, lab_dir)
+    assert done.returncode == 0, _verdict(done)  # 481, not 420: Require: replaces is ours
+    assert phone.saw(IncomingCall) == [] and phone.state.mode == "idle"
+
+
 def test_an_offer_of_codecs_the_phone_lacks_gets_488_at_once_and_never_rings(
         kamailio, lab_phone, lab_dir: Path) -> None:
     need("sipp")
