@@ -136,6 +136,14 @@ def two_calls() -> Driver:
     return d
 
 
+def consulting() -> Driver:
+    d = in_call()
+    d.keys("A102D")
+    d.connect_outgoing()
+    d.clock.advance(12)
+    return d
+
+
 def conference() -> Driver:
     d = two_calls()
     d.keys("B", long=True)
@@ -244,7 +252,7 @@ SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
         calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
-        call_waiting, two_calls, recall, conference,
+        call_waiting, two_calls, recall, consulting, conference,
         transfer_empty, transfer, forward, transfer_failed, queue, queue_empty,
         queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu, status)
 }

@@ -183,3 +183,8 @@ def test_two_calls_show_who_is_active_who_waits_and_who_is_held_for_how_long():
 def test_a_conference_names_both_parties():
     assert text("conference")[0].startswith("Conference")
     assert text("conference")[1:3] == ["Brasserie De Koning", "+ Zoë Dupont"]
+
+
+def test_a_consultation_shows_the_caller_held_and_how_to_complete_or_go_back():
+    assert text("consulting")[1:3] == ["102", "Held 01:35 Zoë Dupont"]
+    assert text("consulting")[5] == "A:transfer C:back"
