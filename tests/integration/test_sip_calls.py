@@ -348,12 +348,16 @@ def test_tls_verifies_the_server_certificate(kamailio_tls, lab_phone) -> None:
     lab_phone(kamailio_tls, transport="tls", tls_ca_file=str(cert)).registered()
 
 
-def test_a_second_call_during_a_call_is_busy_and_missed(kamailio, peers, lab_phone) -> None:
+def test_a_second_call_during_a_call_rings_at_the_caller_and_c_makes_it_busy(
+        kamailio, peers, lab_phone) -> None:
     phone = lab_phone(kamailio).registered()
     bob = peers(kamailio, "102")
     carol = peers(kamailio, "103")
     _answered_call_from(phone, bob, kamailio)
     carol.command("dial", f"sip:101@127.0.0.1:{kamailio.port}")
+    carol.wait_event("CALL_RINGING")  # call waiting: 180, not busy
+    phone.until(lambda s: [c.state for c in s.others] == ["ringing"], "carol waiting")
+    phone.keys("C")
     closed = carol.wait_event("CALL_CLOSED")
     assert "486" in closed["param"]
     phone.until(lambda s: s.missed_unseen == 1, "a missed call")
