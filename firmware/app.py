@@ -125,4 +125,9 @@ def build(
     if config.control is not None:
         control = ControlServer(config.control, lambda: daemon.published)
         daemon.adapters.append(control)
+    if config.admin is not None:
+        from firmware.admin.server import AdminServer
+
+        daemon.adapters.append(AdminServer(config.admin, config, lambda: daemon.published,
+                                           daemon.request_restart))
     return daemon, control

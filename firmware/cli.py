@@ -138,6 +138,11 @@ def _serve(cfg: config.Config, interactive: bool, hardware: bool = False) -> int
         daemon.wait()
     finally:
         daemon.stop()
+    if daemon.restart_requested:
+        # The same command again, in this process (systemd keeps its PID and its watchdog):
+        # the config is read afresh.
+        log.info("restarting")
+        os.execv(sys.executable, [sys.executable, "-m", "firmware", *sys.argv[1:]])
     log.info("stopped")
     return 0
 

@@ -471,6 +471,23 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    listen: str = setting("127.0.0.1:8080", check=_host_port,
+                          help='the web page; "0.0.0.0:80" for the office; no section: off')
+    password: Secret | None = setting(None, example="/etc/deskphone/admin_password",
+                                      commented=True,
+                                      help="required when listen is not loopback (user admin)")
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.listen, 8080)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.listen, 8080)[1]
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     backend: str = setting("auto", choices=("auto", "null", "wav", "pyaudio"),
                            help='sound cards on the phone, none in the simulator; or "pyaudio", '
@@ -527,6 +544,7 @@ class Config:
     phone: PhoneConfig = field(default_factory=PhoneConfig)
     odoo: OdooConfig | None = None
     control: ControlConfig | None = None
+    admin: AdminConfig | None = None
     audio: AudioConfig = field(default_factory=AudioConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     path: str = ""
@@ -550,6 +568,13 @@ def _control_after(c: _Checker, out: dict[str, Any]) -> None:
     if out["token"] is None and not is_loopback(host) and "token" not in c.raw \
             and "token_file" not in c.raw:
         c.problem("token", f"required when control.listen ({host}) is not a loopback address")
+
+
+def _admin_after(c: _Checker, out: dict[str, Any]) -> None:
+    host, _ = split_host_port(out["listen"], 8080)
+    if out["password"] is None and not is_loopback(host) and "password" not in c.raw \
+            and "password_file" not in c.raw:
+        c.problem("password", f"required when admin.listen ({host}) is not a loopback address")
 
 
 def _audio_after(c: _Checker, out: dict[str, Any]) -> None:
@@ -598,6 +623,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("phone", PhoneConfig, "default"),
     Section("odoo", OdooConfig, "optional"),
     Section("control", ControlConfig, "optional", _control_after),
+    Section("admin", AdminConfig, "optional", _admin_after),
     Section("audio", AudioConfig, "default", _audio_after),
     Section("hardware", HardwareConfig, "default", _hardware_after),
 )

@@ -130,6 +130,7 @@ class Daemon:
         self._status = ""
         self._last_ping = 0.0
         self.handled = 0  # events handled; tests and benchmarks read it
+        self.restart_requested = False  # stop, then the CLI starts the phone again
 
     # ----------------------------------------------------------------- threads post here
 
@@ -166,6 +167,11 @@ class Daemon:
 
     def request_stop(self) -> None:
         """Ask the main thread (blocked in wait()) to stop the phone. Safe in signal handlers."""
+        self._stop_requested.set()
+
+    def request_restart(self) -> None:
+        """Stop, then start again with the config re-read (the web page's Restart)."""
+        self.restart_requested = True
         self._stop_requested.set()
 
     def stop(self) -> None:

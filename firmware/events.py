@@ -270,6 +270,11 @@ class NetworkChanged(Event):
     address: str | None
 
 
+@dataclass(frozen=True)
+class ReregisterAsked(Event):
+    """Someone asked for a new registration now (the web page's button)."""
+
+
 # --------------------------------------------------------------------------- actions
 
 

@@ -62,6 +62,7 @@ from firmware.events import (
     Reject,
     RemoveFromQueue,
     Reregister,
+    ReregisterAsked,
     Ring,
     SendDtmf,
     SetHold,
@@ -1356,6 +1357,10 @@ def network(step: Step, event: NetworkChanged) -> None:
         step.do(Reregister())
 
 
+def reregister_asked(step: Step, event: ReregisterAsked) -> None:
+    step.do(Reregister())
+
+
 def queue_updated(step: Step, event: QueueUpdated) -> None:
     s = step.s
     ordered = queue_order(event.entries)
@@ -1594,6 +1599,8 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     Row(ANY, OutboxChanged, (SAME,), outbox, label="outbox"),
     Row(ANY, ActivityDoneElsewhere, (SAME,), done_elsewhere, label="done in Odoo"),
     Row(ANY, NetworkChanged, (SAME,), network, label="network"),
+    Row(ANY, ReregisterAsked, (SAME,), reregister_asked, label="register now",
+        does="the web page's button"),
     Row(ANY, MessageWaiting, (SAME,), message_waiting, label="voicemail count"),
     Row(ANY, QueueUpdated, (SAME,), queue_updated, label="queue"),
     Row(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, label="contacts"),

@@ -62,9 +62,13 @@ transport = "sctp"
 [phone]
 region = "Belgium"
 interdigit_seconds = 0
+voicemail = "voicemail"
 
 [control]
 listen = "0.0.0.0:8089"
+
+[admin]
+listen = "0.0.0.0:80"
 
 [odoo]
 url = "odoo.example.com"
@@ -82,6 +86,8 @@ backend = "wav"
     assert any(p.startswith("phone.region: 'Belgium' is not an ISO country code") for p in found)
     assert "phone.interdigit_seconds: must be between 1 and 30" in found
     assert any(p.startswith("control.token: required when control.listen") for p in found)
+    assert any(p.startswith("admin.password: required when admin.listen") for p in found)
+    assert any(p.startswith("phone.voicemail: must be a number the keypad") for p in found)
     assert "odoo.url: must start with http:// or https://" in found
     assert "odoo.database: required" in found
     assert "audio.mic: required when audio.backend is 'wav'" in found
