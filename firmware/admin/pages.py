@@ -22,7 +22,7 @@ header form{margin-left:auto}main{padding:1em;max-width:60em}
 table{border-collapse:collapse;background:#fff}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;
 text-align:left;vertical-align:top}th{width:12em;color:#555;font-weight:normal}
 .bad{color:#b71c1c;font-weight:bold}.good{color:#1b5e20;font-weight:bold}
-pre{background:#fff;padding:.8em;overflow-x:auto;border:1px solid #ddd}
+pre{background:#fff;padding:.8em;white-space:pre-wrap;overflow-wrap:anywhere;border:1px solid #ddd}
 button{padding:.4em 1em}.problem{background:#ffebee;padding:.5em;border-left:4px solid #b71c1c}
 .screen{image-rendering:pixelated;width:384px;border:8px solid #111;background:#000}
 """
@@ -98,7 +98,8 @@ def status(snap: Snapshot, *, transport: str, server: str, uptime: float, addres
         ("Phone", e(s.mode)),
         ("Uptime", e(_uptime(uptime))),
         ("Version", e(snap.settings.version)),
-        ("IP addresses", e(", ".join(addresses) or "none")),
+        ("IP addresses", e(", ".join(addresses) or "none") +
+         (f" (towards the server: {e(s.address)})" if s.address else "")),
         ("Updated", e(time.strftime("%H:%M:%S", time.localtime(snap.wall)))),
     ]) + (f'<p><form method="post" action="/reregister" style="display:inline">{hidden(csrf)}'
           f'<button>Register again</button></form> '

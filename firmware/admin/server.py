@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -44,11 +46,22 @@ COOKIE = "deskphone_session"
 
 
 def addresses() -> list[str]:
-    """This machine's IP addresses (loopback left out)."""
+    """This machine's IP addresses with their interfaces (loopback left out), from iproute2;
+    the host name's addresses where `ip` is missing."""
     found: list[str] = []
     try:
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            address = str(info[4][0])
+        out = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, text=True,
+                             timeout=2, check=True).stdout
+        for link in json.loads(out):
+            for info in link.get("addr_info", []):
+                if link.get("ifname") != "lo" and info.get("scope") != "host":
+                    found.append(f"{info['local']} ({link['ifname']})")
+        return found
+    except (OSError, ValueError, subprocess.SubprocessError, KeyError):
+        pass
+    try:
+        for addr in socket.getaddrinfo(socket.gethostname(), None):
+            address = str(addr[4][0])
             if address not in found and not address.startswith(("127.", "::1")):
                 found.append(address)
     except OSError:
@@ -68,6 +81,7 @@ class AdminServer:
         self.published = published
         self.restart = restart
         self.logs = logs or LogBuffer()
+        self.logs.install()  # now, at build time: the start-up lines are the ones most wanted
         self.sessions = Sessions()
         self.limiter = LoginLimiter()
         self.started = time.monotonic()
@@ -83,7 +97,6 @@ class AdminServer:
                           f"{self.settings.port}: {exc.strerror}") from exc
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self.logs.install()
         threading.Thread(target=self._server.serve_forever, args=(0.1,), name="admin",
                          daemon=True).start()
         log.info("web page on http://%s:%d/", self.settings.host, self.port)

@@ -1,0 +1,125 @@
+"""The phone's web page in a real browser: Debian's chromium (headless) driven by selenium through
+Debian's chromedriver, against `deskphone simulate --headless` registered at the lab's Kamailio.
+Each page's screenshot is written to docs/admin/ (what an installer sees)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.desk import Desk, lab_sip, start
+from tests.helpers import free_port, wait_for
+from tests.lab.fixtures import lab_port
+from tests.lab.lab import Kamailio, need
+
+pytestmark = pytest.mark.lab
+
+PASSWORD = "correct horse battery"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "admin"
+
+
+def _browser(tmp_path: Path):  # -> selenium WebDriver
+    need("chromium", "chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    # Headless as root on a closed network: no sandbox, nothing fetched in the background.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=900,720",
+                 f"--user-data-dir={tmp_path / 'chromium'}"):
+        options.add_argument(flag)
+    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    return webdriver.Chrome(service=service, options=options)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Desk, str, object]]:
+    need("kamailio")
+    kam = Kamailio(tmp_path / "kamailio", port=lab_port()).start()
+    secret = tmp_path / "admin_password"
+    secret.write_text(PASSWORD)
+    secret.chmod(0o600)
+    port = free_port()
+    desk = start(tmp_path, wait=False, sip=lab_sip(kam.port),
+                 admin={"listen": f"127.0.0.1:{port}", "password_file": str(secret)})
+    driver = None
+    try:
+        desk.api_up()
+        desk.until(lambda s: s["registration"] == "registered", "registered", timeout=20)
+        driver = _browser(tmp_path)
+        yield desk, f"http://127.0.0.1:{port}", driver
+    finally:
+        if driver is not None:
+            driver.quit()
+        desk.stop()
+        kam.stop()
+
+
+def _shot(driver, name: str) -> None:
+    # Written only where asked (UPDATE_SCREENSHOTS=1) or where none exists yet: a test run
+    # never churns the committed pictures.
+    path = SHOTS / f"{name}.png"
+    if os.environ.get("UPDATE_SCREENSHOTS") or not path.exists():
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(path))
+
+
+def _login(driver, base: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(base + "/")
+    wait_for(lambda: "Log in" in driver.title, what="the login form")
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.TAG_NAME, "button").click()
+
+
+def test_an_installer_logs_in_and_reads_every_page(site) -> None:
+    from selenium.webdriver.common.by import By
+
+    desk, base, driver = site
+    _login(driver, base, "wrong")
+    wait_for(lambda: "Wrong user or password" in driver.page_source, what="the refusal")
+    _shot(driver, "login-refused")
+    _login(driver, base, PASSWORD)
+    wait_for(lambda: driver.title.startswith("Status"), what="the status page")
+    body = driver.find_element(By.TAG_NAME, "main").text
+    assert "registered" in body and "127.0.0.1:" in body and "UDP" in body
+    _shot(driver, "status")
+    for path, title, expect in (("/screen", "Screen", "Alice Martin"),
+                                ("/recent", "Recent calls", "No calls yet"),
+                                ("/config", "Configuration", "[sip]"),
+                                ("/logs?q=sip", "Logs", "SIP")):
+        driver.get(base + path)
+        wait_for(lambda title=title: driver.title.startswith(title), what=title)
+        assert expect in driver.find_element(By.TAG_NAME, "main").text, path
+        _shot(driver, path.strip("/").split("?")[0])
+    assert "pw101" not in driver.page_source and PASSWORD not in driver.page_source
+    # The screen image is the phone's display, loaded by the browser.
+    driver.get(base + "/screen")
+    width = driver.execute_script("return document.querySelector('img.screen').naturalWidth")
+    assert width == 128
+
+
+def test_a_form_without_the_token_is_refused_and_the_button_works(site) -> None:
+    from selenium.webdriver.common.by import By
+
+    desk, base, driver = site
+    _login(driver, base, PASSWORD)
+    wait_for(lambda: driver.title.startswith("Status"), what="the status page")
+    # What a forged cross-site form would send: the cookie rides along, the token does not.
+    driver.execute_script("const f = document.createElement('form'); f.method = 'post';"
+                          "f.action = '/reregister'; document.body.appendChild(f); f.submit();")
+    wait_for(lambda: "security token" in driver.page_source, what="the refusal")
+    assert "registering now" not in desk.log.read_text()
+    driver.get(base + "/")
+    wait_for(lambda: driver.title.startswith("Status"), what="the status page")
+    driver.find_element(By.XPATH, "//button[text()='Register again']").click()
+    wait_for(lambda: "Registering again" in driver.page_source, what="the note")
+    wait_for(lambda: "registering now" in desk.log.read_text(), what="SIP told to register")
