@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from firmware.events import (
     Answer,
+    CallAnswered,
     CallEnded,
     Conference,
+    DtmfReceived,
     Hangup,
     HoldChanged,
+    HookReplaced,
     IncomingCall,
     LogCall,
     PlaceCall,
     PlayTone,
     Reject,
+    Reregister,
+    ReregisterAsked,
     Ring,
     SetHold,
     SetMute,
@@ -371,3 +376,44 @@ def test_a_in_a_conference_leaves_the_two_parties_talking():
     d.keys("B", long=True)
     acts = d.keys("A")
     assert Transfer("in-1", "+3222222222", replaces="in-2") in acts
+
+
+# --------------------------------------------------------------------------- the smaller rows
+
+
+def test_c_with_the_handset_down_ends_a_conference():
+    d = two_calls_one_held()
+    d.keys("B", long=True)
+    d.feed(HookReplaced())
+    assert d.state.mode == "idle"
+    d = Driver().registered()
+    d.keys("102D")  # called with the handset down (pre-dial, then D)
+    out = d.connect_outgoing()
+    d.ring("in-2", "+3222222222")
+    d.keys("D")  # answers the waiting call, holds ours
+    d.keys("B", long=True)
+    assert not d.state.off_hook and d.state.call is not None
+    assert d.state.call.state == "conference"
+    acts = d.keys("C")
+    assert Hangup(out) in acts and Hangup("in-2") in acts and d.state.mode == "idle"
+
+
+def test_a_promoted_waiting_call_rings_the_bell_once_the_handset_goes_down():
+    d = in_call_with_waiting()
+    d.feed(CallEnded("in-1", "hangup"))  # the waiting call rings; the handset is still up
+    assert d.state.tone == "waiting" and not d.state.ringing
+    acts = d.replace()
+    assert Ring(True) in acts and PlayTone(None) in acts and d.state.mode == "ringing"
+    assert Answer("in-2") in d.lift()
+
+
+def test_facts_about_the_other_call_and_our_own_answer_are_taken_quietly():
+    d = two_calls_one_held()
+    before = d.state
+    assert d.feed(DtmfReceived("in-1", "5")) == [] and d.state.call == before.call
+    assert d.feed(CallAnswered("in-2")) == []  # the 200 we sent, confirmed
+
+
+def test_the_web_page_s_register_again_asks_sip_to_register():
+    d = Driver().registered()
+    assert d.feed(ReregisterAsked()) == [Reregister()]
