@@ -114,7 +114,9 @@ def certificate(workdir: Path) -> tuple[Path, Path]:
 class Kamailio:
     def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False,
                  tls_port: int | None = None, outside_line: bool = False,
-                 ip: str = PROXY_IP, stun: bool = False, portless_is_us: bool = False) -> None:
+                 ip: str = PROXY_IP, stun: bool = False, portless_is_us: bool = False,
+                 times: bool = False) -> None:
+        self.times = times
         self.outside_line = outside_line
         self.portless_is_us = portless_is_us
         self.stun = stun
@@ -152,6 +154,8 @@ class Kamailio:
             cmd += ["-A", "WITH_STUN"]
         if self.portless_is_us:
             cmd += ["-A", "PORTLESS_IS_US"]
+        if self.times:
+            cmd += ["-A", "WITH_TIMES"]
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
         try:
