@@ -83,7 +83,7 @@ def _login(driver, base: str, password: str) -> None:
 def test_an_installer_logs_in_and_reads_every_page(site) -> None:
     from selenium.webdriver.common.by import By
 
-    desk, base, driver = site
+    _, base, driver = site
     _login(driver, base, "wrong")
     wait_for(lambda: "Wrong user or password" in driver.page_source, what="the refusal")
     _shot(driver, "login-refused")
