@@ -173,6 +173,8 @@ class Call:
     transfer_target: str | None = None
     recall: bool = False  # a held call ringing the phone again after the handset went down
     consult_for: str | None = None  # a consultation: the id of the caller held meanwhile
+    conference: bool = False  # joined with the other call; its state says "conference" unless
+    # a hold is in the way (a late 200 to a hold asked before the join, or the far end's own)
 
 
 @dataclass(frozen=True)
@@ -486,9 +488,10 @@ def _next_call(step: Step, ended: Call, message: str) -> None:
     call, *rest = step.s.others
     step.cancel("interdigit", "offhook", "predial", "prompt")
     step.s = replace(step.s, others=tuple(rest), entry="", selected=0, prompt=None, menu_page="")
-    if call.state == "conference":
+    if call.conference:
         # The conference is down to one party: an ordinary call.
-        step.s = replace(step.s, mode=IN_CALL, call=replace(call, state="connected"))
+        call = replace(call, conference=False)
+        step.s = replace(step.s, mode=IN_CALL, call=replace(call, state=_steady_state(call)))
     elif call.state == "ringing":
         step.s = replace(step.s, mode=RINGING, call=call)
         if step.s.off_hook:
@@ -511,7 +514,7 @@ def _steady_state(call: Call) -> str:
     """What a call is, from its hold flags, once a hold or resume is through."""
     if call.held or call.held_by_remote:
         return "held"
-    return "conference" if call.state == "conference" else "connected"
+    return "conference" if call.conference else "connected"
 
 
 def _calls(s: PhoneState) -> tuple[Call, ...]:
@@ -524,11 +527,11 @@ def _waiting(s: PhoneState) -> Call | None:
 
 
 def _held(s: PhoneState) -> Call | None:
-    return next((c for c in s.others if c.state not in ("ringing", "conference")), None)
+    return next((c for c in s.others if c.state != "ringing" and not c.conference), None)
 
 
 def _in_conference(s: PhoneState) -> bool:
-    return s.call is not None and s.call.state == "conference"
+    return s.call is not None and s.call.conference
 
 
 def _other(step: Step, call_id: str) -> Call:
@@ -1000,7 +1003,7 @@ def hang_up(step: Step, event: HookReplaced) -> None:
 def toggle_mute(step: Step, event: KeyPressed) -> None:
     call = step.active
     step.do(SetMute(call.id, not call.muted))
-    if call.state == "conference":  # one microphone for both parties
+    if call.conference:  # one microphone for both parties
         for other in step.s.others:
             step.do(SetMute(other.id, not call.muted))
         step.s = replace(step.s, others=tuple(replace(c, muted=not call.muted)
@@ -1011,7 +1014,7 @@ def toggle_mute(step: Step, event: KeyPressed) -> None:
 
 def toggle_hold(step: Step, event: KeyPressed) -> None:
     call = step.active
-    if call.state == "conference":
+    if call.conference:
         step.say("Not in a conference")
         return
     step.do(SetHold(call.id, not call.held))
@@ -1046,7 +1049,7 @@ def hold_changed(step: Step, event: HoldChanged) -> None:
     else:
         call = replace(call, held=event.held)
         # Held: the "On hold" flag says it (a message would say it twice); resumed: say so once.
-        step.say("" if event.held or call.state == "conference" else "Resumed")
+        step.say("" if event.held or call.conference else "Resumed")
     call = replace(call, state=_steady_state(call))
     step.s = replace(step.s, call=call)
 
@@ -1146,7 +1149,8 @@ def other_ended(step: Step, event: CallEnded) -> None:
     step.do(LogCall("ended", record))
     _remember(step, record)
     if _in_conference(step.s):
-        step.s = replace(step.s, call=replace(step.active, state="connected"))
+        alone = replace(step.active, conference=False)
+        step.s = replace(step.s, call=replace(alone, state=_steady_state(alone)))
     step.say(f"{call.name or numbers.display(call.remote, step.settings.region)} hung up")
 
 
@@ -1292,8 +1296,9 @@ def join_conference(step: Step, event: KeyPressed) -> None:
         if call.held:
             step.do(SetHold(call.id, False))
     step.do(Conference((active.id, held.id)))
-    step.s = replace(step.s, call=replace(active, held=False, state="conference"),
-                     others=(replace(held, held=False, state="conference"),))
+    step.s = replace(step.s, call=replace(active, held=False, state="conference",
+                                          conference=True),
+                     others=(replace(held, held=False, state="conference", conference=True),))
     step.say("Conference")
 
 

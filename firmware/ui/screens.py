@@ -280,7 +280,7 @@ def _other_call(snap: Snapshot) -> list[Row]:
             rows.append(Row(_fit(f"Waiting: {who}")))
         elif call.state == "transferring":
             rows.append(Row(_fit(f"Transferring {who}…")))
-        elif call.state == "conference":
+        elif call.conference:
             rows.append(Row(_fit(f"+ {who}")))
         else:
             rows.append(Row(_fit(f"Held {_duration(snap.call_seconds(call))} {who}")))
@@ -305,7 +305,7 @@ def _in_call(snap: Snapshot) -> list[Row]:
     call = s.call
     assert call is not None
     rows = _call_rows(snap)
-    if call.state == "conference":
+    if call.conference:
         rows = [Row(_fit(call.name or _number(snap, call.remote))), *_other_call(snap)]
     elif s.others:
         rows = rows[:2] + _other_call(snap)
@@ -319,7 +319,7 @@ def _in_call(snap: Snapshot) -> list[Row]:
     rows += _wrap(s.message)
     if any(c.state == "ringing" for c in s.others):
         hints = "D:answer C:reject"
-    elif call.state == "conference":
+    elif call.conference:
         hints = "A:transfer" + ("" if s.off_hook else " C:end")
     elif call.consult_for and any(c.id == call.consult_for for c in s.others):
         hints = "A:transfer C:back"
@@ -327,7 +327,7 @@ def _in_call(snap: Snapshot) -> list[Row]:
         hints = "A:transfer B:swap"
     else:
         hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
-    title = "Conference" if call.state == "conference" else "In call"
+    title = "Conference" if call.conference else "In call"
     return [_header(title, _duration(snap.call_seconds())), *_content(rows), Row(hints)]
 
 

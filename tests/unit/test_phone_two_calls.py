@@ -417,3 +417,17 @@ def test_facts_about_the_other_call_and_our_own_answer_are_taken_quietly():
 def test_the_web_page_s_register_again_asks_sip_to_register():
     d = Driver().registered()
     assert d.feed(ReregisterAsked()) == [Reregister()]
+
+
+def test_a_late_200_to_the_hold_before_the_join_does_not_undo_the_conference():
+    # What CI caught: long B came before the far end had answered D's hold; its 200 arrived
+    # after the join, then the resume's.
+    d = in_call_with_waiting()
+    d.keys("D")
+    d.keys("B", long=True)
+    d.feed(HoldChanged("in-1", True))  # the hold asked before the join, confirmed late
+    assert [c.state for c in d.state.others] == ["held"]  # for now: the resume is on its way
+    d.feed(HoldChanged("in-1", False))
+    s = d.state
+    assert s.call is not None and s.call.state == "conference"
+    assert [c.state for c in s.others] == ["conference"]
