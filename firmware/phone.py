@@ -541,6 +541,11 @@ def _other(step: Step, call_id: str) -> Call:
     return call
 
 
+def _update_other(step: Step, call: Call) -> None:
+    """The held or waiting call with this id, replaced by `call`."""
+    step.s = replace(step.s, others=tuple(call if c.id == call.id else c for c in step.s.others))
+
+
 def _without(step: Step, call: Call) -> None:
     step.s = replace(step.s, others=tuple(c for c in step.s.others if c.id != call.id))
 
@@ -1042,15 +1047,20 @@ def far_end_hung_up(step: Step, event: CallEnded) -> None:
         step.tone("busy")
 
 
-def hold_changed(step: Step, event: HoldChanged) -> None:
-    call = step.active
+def _hold_applied(call: Call, event: HoldChanged) -> Call:
+    """The call with a hold or resume (ours or the far end's) taken into its flags and state."""
     if event.by_remote:
         call = replace(call, held_by_remote=event.held)
     else:
         call = replace(call, held=event.held)
+    return replace(call, state=_steady_state(call))
+
+
+def hold_changed(step: Step, event: HoldChanged) -> None:
+    call = _hold_applied(step.active, event)
+    if not event.by_remote:
         # Held: the "On hold" flag says it (a message would say it twice); resumed: say so once.
         step.say("" if event.held or call.conference else "Resumed")
-    call = replace(call, state=_steady_state(call))
     step.s = replace(step.s, call=call)
 
 
@@ -1082,17 +1092,24 @@ def transfer_cancel(step: Step, event: KeyPressed) -> None:
     step.say("Transfer cancelled")
 
 
-def transfer_now(step: Step, event: KeyPressed) -> None:
-    settings = step.settings
+def _typed_target(step: Step) -> str | None:
+    """The transfer target typed so far, as dialled; None (and why, on screen) when it is not
+    a number."""
     try:
-        target = numbers.dial_target(step.s.entry, settings.region,
-                                     settings.max_extension_digits)
+        return numbers.dial_target(step.s.entry, step.settings.region,
+                                   step.settings.max_extension_digits).value
     except numbers.NumberError as exc:
         step.say(str(exc))
+        return None
+
+
+def transfer_now(step: Step, event: KeyPressed) -> None:
+    target = _typed_target(step)
+    if target is None:
         return
-    call = replace(step.active, state="transferring", transfer_target=target.value)
+    call = replace(step.active, state="transferring", transfer_target=target)
     step.s = replace(step.s, mode=IN_CALL, entry="", call=call)
-    step.do(Transfer(call.id, target.value))
+    step.do(Transfer(call.id, target))
 
 
 # --------------------------------------------------------------------------- two calls
@@ -1155,13 +1172,7 @@ def other_ended(step: Step, event: CallEnded) -> None:
 
 
 def other_hold_changed(step: Step, event: HoldChanged) -> None:
-    call = _other(step, event.call_id)
-    if event.by_remote:
-        call = replace(call, held_by_remote=event.held)
-    else:
-        call = replace(call, held=event.held)
-    call = replace(call, state=_steady_state(call))
-    step.s = replace(step.s, others=tuple(call if c.id == call.id else c for c in step.s.others))
+    _update_other(step, _hold_applied(_other(step, event.call_id), event))
 
 
 def swap(step: Step, event: KeyPressed) -> None:
@@ -1179,12 +1190,8 @@ def swap(step: Step, event: KeyPressed) -> None:
 
 def consult(step: Step, event: KeyPressed) -> None:
     """D on a transfer target: the caller is held and the target called first (attended)."""
-    settings = step.settings
-    try:
-        target = numbers.dial_target(step.s.entry, settings.region,
-                                     settings.max_extension_digits)
-    except numbers.NumberError as exc:
-        step.say(str(exc))
+    target = _typed_target(step)
+    if target is None:
         return
     if step.s.registration != "registered":
         step.say("No service: cannot call")
@@ -1192,13 +1199,13 @@ def consult(step: Step, event: KeyPressed) -> None:
     caller = step.active
     if not caller.held:
         step.do(SetHold(caller.id, True))
-    name, partner_id = _name_for(step.s, target.value, settings.region)
-    call = replace(_new_call(step, None, "out", target.value, "calling", name=name,
+    name, partner_id = _name_for(step.s, target, step.settings.region)
+    call = replace(_new_call(step, None, "out", target, "calling", name=name,
                              partner_id=partner_id), consult_for=caller.id)
     step.s = replace(step.s, mode=CALLING, call=call, entry="",
                      others=(replace(caller, held=True, state="held"),))
     step.say("")
-    step.do(PlaceCall(call.id, target.value), LogCall("started", _record(step, call, "calling")))
+    step.do(PlaceCall(call.id, target), LogCall("started", _record(step, call, "calling")))
 
 
 def transfer_while_ringing(step: Step, event: KeyPressed) -> None:
@@ -1224,9 +1231,7 @@ def join_transfer(step: Step, event: KeyPressed) -> None:
     active = step.active
     if held.state == "transferring":
         return
-    moving = replace(held, state="transferring", transfer_target=active.remote)
-    step.s = replace(step.s, others=tuple(moving if c.id == held.id else c
-                                          for c in step.s.others))
+    _update_other(step, replace(held, state="transferring", transfer_target=active.remote))
     step.say("Transferring…")
     step.do(Transfer(held.id, active.remote, replaces=active.id))
 
@@ -1247,10 +1252,9 @@ def joined(step: Step, event: TransferSucceeded) -> None:
 def join_failed(step: Step, event: TransferFailed) -> None:
     """The completion failed: both calls stay as they were, and the screen says why."""
     moved = _other(step, event.call_id)
-    moved = replace(moved, transfer_target=None,
-                    state="held" if moved.held or moved.held_by_remote else "connected")
-    step.s = replace(step.s, others=tuple(moved if c.id == moved.id else c
-                                          for c in step.s.others))
+    _update_other(step, replace(moved, transfer_target=None,
+                                state="held" if moved.held or moved.held_by_remote
+                                else "connected"))
     step.say(f"Transfer failed: {REASONS.get(event.reason, REASONS['error'])}")
 
 

@@ -112,6 +112,14 @@ def bob_then_carol_waiting(d: Desk2) -> None:
                  "carol waiting")
 
 
+def answered_from(d: Desk2, lp) -> None:
+    """A linphone user calls us and the handset is lifted."""
+    lp.ok(f"call sip:101@127.0.0.1:{d.kamailio.port}")
+    d.desk.until(lambda s: s["phone"] == "ringing", f"{lp.user} ringing")
+    d.desk.hook(True)
+    d.desk.until(lambda s: calls(s) == [(lp.user, "connected")], f"{lp.user} connected")
+
+
 def test_a_waiting_call_is_heard_answered_with_d_and_swapped_with_b(two) -> None:
     d = two()
     bob_then_carol_waiting(d)
@@ -217,10 +225,7 @@ def test_a_three_way_conference_each_party_hears_the_other_and_us(two, linphones
     # recording at a hold and never resumes it, linphone's speaker is recorded throughout.
     d = two()
     lp = linphones(d.kamailio, "105", tone=LINPHONE_HZ)
-    lp.ok(f"call sip:101@127.0.0.1:{d.kamailio.port}")
-    d.desk.until(lambda s: s["phone"] == "ringing", "linphone ringing")
-    d.desk.hook(True)
-    d.desk.until(lambda s: calls(s) == [("105", "connected")], "linphone connected")
+    answered_from(d, lp)
     d.call_us(d.carol)
     d.desk.until(lambda s: calls(s) == [("105", "connected"), ("103", "ringing")],
                  "carol waiting")
@@ -268,10 +273,7 @@ def test_attended_transfer_completed_leaves_the_caller_and_the_target_talking(
     d = two()
     caller = linphones(d.kamailio, "105", tone=LINPHONE_HZ)
     target = linphones(d.kamailio, "106", tone=OTHER_LINPHONE_HZ)
-    caller.ok(f"call sip:101@127.0.0.1:{d.kamailio.port}")
-    d.desk.until(lambda s: s["phone"] == "ringing", "the caller ringing")
-    d.desk.hook(True)
-    d.desk.until(lambda s: calls(s) == [("105", "connected")], "the caller connected")
+    answered_from(d, caller)
     d.desk.keys("A106D")  # the target, called first; the caller waits on hold
     d.desk.until(lambda s: calls(s) == [("106", "calling"), ("105", "held")], "consulting")
     target.wait_state("IncomingReceived")
@@ -316,10 +318,7 @@ def test_the_phone_as_the_target_of_linphones_attended_transfer(two, linphones) 
     d = two()
     transferor = linphones(d.kamailio, "105", tone=LINPHONE_HZ)
     other = linphones(d.kamailio, "106", tone=OTHER_LINPHONE_HZ)
-    transferor.ok(f"call sip:101@127.0.0.1:{d.kamailio.port}")
-    d.desk.until(lambda s: s["phone"] == "ringing", "105 ringing")
-    d.desk.hook(True)
-    d.desk.until(lambda s: calls(s) == [("105", "connected")], "105 connected")
+    answered_from(d, transferor)
     ours = transferor.wait_state("StreamsRunning")["Id"]
     # 105 consults 106, then transfers 106 to us in place of its own call with us.
     seen = len(transferor.events)
