@@ -125,9 +125,20 @@ def build(
     if config.control is not None:
         control = ControlServer(config.control, lambda: daemon.published)
         daemon.adapters.append(control)
+    provisioner = None
+    if config.provisioning is not None:
+        from pathlib import Path
+
+        from firmware.provisioning import Provisioner
+
+        provisioner = Provisioner(config.provisioning, Path(config.path), config.state_dir(),
+                                  lambda: daemon.published, daemon.request_restart)
+        daemon.adapters.append(provisioner)
     if config.admin is not None:
         from firmware.admin.server import AdminServer
 
         daemon.adapters.append(AdminServer(config.admin, config, lambda: daemon.published,
-                                           daemon.request_restart))
+                                           daemon.request_restart,
+                                           provision_now=provisioner.poke if provisioner
+                                           else None))
     return daemon, control

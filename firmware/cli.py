@@ -125,7 +125,10 @@ def _serve(cfg: config.Config, interactive: bool, hardware: bool = False) -> int
     daemon, control = app.build(cfg, screens=screens, extra_adapters=extra,
                                 with_hardware=hardware)
     daemon.install_signals()
-    log.info("deskphone %s starting with %s", __version__, cfg.path)
+    log.info("deskphone %s starting with %s%s", __version__, cfg.path,
+             "".join(f" + {layer}" for layer in cfg.layers))
+    for warning in cfg.warnings:
+        log.warning("%s", warning)
     try:
         daemon.start()
     except Exception as exc:  # the adapters log their own causes

@@ -27,11 +27,11 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from firmware import numbers
+from firmware import layers, numbers
 
 DEFAULT_PATH = Path("/etc/deskphone/config.toml")
 # systemd/deskphone.service: LoadCredential=deskphone:/etc/deskphone (see credential_copy).
@@ -300,6 +300,12 @@ def _url(value: str) -> str | None:
     return None
 
 
+def _https_url(value: str) -> str | None:
+    if not value.startswith("https://"):
+        return "must start with https:// (the files it serves hold passwords)"
+    return None
+
+
 # --------------------------------------------------------------------------- declaring settings
 
 
@@ -488,6 +494,19 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class ProvisioningConfig:
+    url: str = setting(required=True, check=_https_url, convert=lambda url: url.rstrip("/"),
+                       example="https://provisioning.example.com/deskphone", commented=True,
+                       help="fetch <url>/<mac>.toml, then <url>/default.toml; a $MAC in it "
+                            "names this phone's file itself")
+    interval_hours: float = setting(24.0, between=(0.01, 8760), commented=True,
+                                    help="fetch again this often")
+    ca_file: str = setting("", check=_non_empty, example="/etc/deskphone/provisioning-ca.pem",
+                           commented=True,
+                           help="a CA for a server with a private certificate")
+
+
+@dataclass(frozen=True)
 class AudioConfig:
     backend: str = setting("auto", choices=("auto", "null", "wav", "pyaudio"),
                            help='sound cards on the phone, none in the simulator; or "pyaudio", '
@@ -545,17 +564,32 @@ class Config:
     odoo: OdooConfig | None = None
     control: ControlConfig | None = None
     admin: AdminConfig | None = None
+    provisioning: ProvisioningConfig | None = None
     audio: AudioConfig = field(default_factory=AudioConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     path: str = ""
+    layers: tuple[str, ...] = ()  # the layer files merged over `path` (layers.py)
+    warnings: tuple[str, ...] = ()  # layers left out, and why
 
     def state_dir(self) -> Path:
-        """Where the outbox and caches live: systemd's StateDirectory= when it gives one."""
-        if self.phone.state_dir:
-            return Path(self.phone.state_dir)
-        if os.environ.get("STATE_DIRECTORY"):
-            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-        return Path.home() / ".local" / "state" / "deskphone"
+        """Where the outbox, caches and config layers live."""
+        return state_dir_of(self.phone.state_dir, self.path)
+
+
+SERVICE_STATE_DIR = Path("/var/lib/deskphone")  # systemd's StateDirectory=deskphone
+
+
+def state_dir_of(configured: str, path: str = "") -> Path:
+    """`[phone] state_dir`, else systemd's StateDirectory= when it gives one, else the service's
+    own when this is the service's config (root running `check-config` sees the same layers),
+    else the user's."""
+    if configured:
+        return Path(configured)
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    if path and Path(path) == DEFAULT_PATH and SERVICE_STATE_DIR.is_dir():
+        return SERVICE_STATE_DIR
+    return Path.home() / ".local" / "state" / "deskphone"
 
 
 # --------------------------------------------------------------------------- cross-key checks
@@ -624,6 +658,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("odoo", OdooConfig, "optional"),
     Section("control", ControlConfig, "optional", _control_after),
     Section("admin", AdminConfig, "optional", _admin_after),
+    Section("provisioning", ProvisioningConfig, "optional"),
     Section("audio", AudioConfig, "default", _audio_after),
     Section("hardware", HardwareConfig, "default", _hardware_after),
 )
@@ -632,8 +667,70 @@ SECTIONS: tuple[Section, ...] = (
 # --------------------------------------------------------------------------- loading
 
 
-def load(path: Path) -> Config:
-    """Read and check a config file; raise ConfigError with every problem found."""
+def load(path: Path, *, with_layers: bool = True) -> Config:
+    """Read and check a config file with its layers (provisioning, the web page) merged over
+    it; raise ConfigError with every problem found. Layers that make a good file bad are left
+    out, and `warnings` says so: the phone keeps working on the file alone."""
+    raw = read_raw(path)
+    if not with_layers:
+        return parse(raw, base=path.parent, path=str(path))
+    stack, used, warnings = layered(raw, path)
+    # The whole stack; failing that, without the top layer, and so on down to the file alone
+    # (which raises if it is bad itself).
+    for top in range(len(stack), -1, -1):
+        try:
+            cfg = parse(layers.merge(raw, *stack[:top]), base=path.parent, path=str(path))
+        except ConfigError as exc:
+            if top == 0:
+                raise
+            warnings.append(f"config: {used[top - 1]} not used: " + "; ".join(exc.problems))
+            continue
+        return replace(cfg, layers=tuple(used[:top]), warnings=tuple(warnings))
+    raise AssertionError("unreachable")
+
+
+def layered(raw: dict[str, Any], path: Path) -> tuple[list[layers.Doc], list[str], list[str]]:
+    """The upper layers of the file `raw` was read from: (documents, their paths, warnings
+    about those that cannot be read)."""
+    phone = raw.get("phone")
+    configured = phone.get("state_dir") if isinstance(phone, dict) else None
+    directory = state_dir_of(configured if isinstance(configured, str) else "", str(path))
+    stack: list[layers.Doc] = []
+    used: list[str] = []
+    warnings: list[str] = []
+    for _, layer in layers.paths(directory):
+        try:
+            doc = layers.read(layer)
+        except layers.LayerError as exc:
+            warnings.append(f"config: {exc}: left out")
+            continue
+        if doc:
+            stack.append(doc)
+            used.append(str(layer))
+    return stack, used, warnings
+
+
+def provisioning_of(path: Path) -> tuple[ProvisioningConfig, Path] | None:
+    """`[provisioning]` and the state directory of a file that is not usable as a whole (a
+    fresh card may hold only the provisioning URL): None when that section is absent or bad."""
+    try:
+        raw = read_raw(path)
+    except ConfigError:
+        return None
+    if not isinstance(raw.get("provisioning"), dict):
+        return None
+    problems: list[str] = []
+    section = next(s for s in SECTIONS if s.name == "provisioning")
+    settings = _read(section, raw, problems, path.parent)
+    if problems or settings is None:
+        return None
+    phone = raw.get("phone")
+    configured = phone.get("state_dir") if isinstance(phone, dict) else None
+    return settings, state_dir_of(configured if isinstance(configured, str) else "", str(path))
+
+
+def read_raw(path: Path) -> dict[str, Any]:
+    """The file's TOML document, or ConfigError."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -646,7 +743,7 @@ def load(path: Path) -> Config:
         raise ConfigError([f"config: {path} is not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"config: {path}: {exc}"]) from None
-    return parse(raw, base=path.parent, path=str(path))
+    return raw
 
 
 def parse(raw: dict[str, Any], base: Path = Path("."), path: str = "") -> Config:
@@ -730,6 +827,8 @@ def _check_of(rule: Rule) -> Callable[[Any], str | None] | None:
 def render(config: Config) -> str:
     """The effective config as TOML, secrets masked: what `check-config` prints."""
     lines = [f"# effective configuration of {config.path or '(built in)'}"]
+    lines += [f"# with {layer} over it" for layer in config.layers]
+    lines += [f"# {warning}" for warning in config.warnings]
     for section in SECTIONS:
         values = getattr(config, section.name)
         if values is None:
@@ -773,7 +872,9 @@ def example() -> str:
     """config/example.toml: every key of every section with its help, from the declarations."""
     out = [EXAMPLE_HEADER.rstrip("\n")]
     for section in SECTIONS:
-        out.append(f"\n[{section.name}]")
+        # A section whose every key is a comment is one too: an empty table would turn it on.
+        off = all(rule_of(f).commented for f in fields(section.schema))
+        out.append(f"\n{'# ' if off else ''}[{section.name}]")
         for f in fields(section.schema):
             rule = rule_of(f)
             value = rule.example if rule.example is not None else f.default

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from firmware import config
 from firmware.events import AdapterFailed
 from firmware.phone import Phone, Settings
+from firmware.provisioning import Provisioner
 from firmware.systemd import Notifier
 from firmware.ui import screens
 
@@ -24,6 +26,7 @@ log = logging.getLogger("setup")
 
 EX_TEMPFAIL = 75
 CHECK_SECONDS = 5.0
+FETCH_SECONDS = 60.0  # provisioning, while no usable config is here
 
 
 def problem_lines(path: Path, problems: list[str]) -> str:
@@ -41,6 +44,12 @@ def wait_for_config(path: Path, problems: list[str], stop: threading.Event | Non
     phone = Phone(Settings(name="Setup"))
     shown = ""
     ready = False
+    # A card that holds only [provisioning] (or a file the served settings complete) gets them
+    # here: once they make a usable config, the restart below comes up on them.
+    provisioning = config.provisioning_of(path)
+    provisioner = (Provisioner(provisioning[0], path, provisioning[1])
+                   if provisioning is not None else None)
+    next_fetch = 0.0
     while True:
         message = problem_lines(path, problems)
         if message != shown:
@@ -58,6 +67,9 @@ def wait_for_config(path: Path, problems: list[str], stop: threading.Event | Non
         notifier.watchdog()  # alive: waiting for a config is this process's job now
         if stop.wait(CHECK_SECONDS):
             break
+        if provisioner is not None and time.monotonic() >= next_fetch:
+            next_fetch = time.monotonic() + FETCH_SECONDS
+            provisioner.once()
         try:
             config.load(path)
         except config.ConfigError as exc:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from firmware.admin.configform import Field, Row, text_of
 from firmware.phone import Snapshot
 from firmware.ui import screens
 
@@ -24,6 +25,8 @@ text-align:left;vertical-align:top}th{width:12em;color:#555;font-weight:normal}
 .bad{color:#b71c1c;font-weight:bold}.good{color:#1b5e20;font-weight:bold}
 pre{background:#fff;padding:.8em;white-space:pre-wrap;overflow-wrap:anywhere;border:1px solid #ddd}
 button{padding:.4em 1em}.problem{background:#ffebee;padding:.5em;border-left:4px solid #b71c1c}
+.form input,.form select{font:inherit}.help{color:#555;font-size:.9em}
+.bad-row th{color:#b71c1c}
 .screen{image-rendering:pixelated;width:384px;border:8px solid #111;background:#000}
 """
 
@@ -76,7 +79,9 @@ def _uptime(seconds: float) -> str:
 
 
 def status(snap: Snapshot, *, transport: str, server: str, uptime: float, addresses: list[str],
-           csrf: str, message: str = "") -> bytes:
+           csrf: str, message: str = "", provisioning: str = "",
+           config_layers: Sequence[str] = (), warnings: Sequence[str] = (),
+           can_provision: bool = False) -> bytes:
     s = snap.state
     registered = s.registration == "registered"
     reg = (f'<span class="{"good" if registered else "bad"}">{e(s.registration)}</span>'
@@ -89,6 +94,7 @@ def status(snap: Snapshot, *, transport: str, server: str, uptime: float, addres
         f"{snap.call_seconds(c)} s" for c in snap.calls()) or "none"
     problems = "".join(f'<p class="problem">{e(screens.problem_text(part, text))}</p>'
                        for part, text in s.problems)
+    problems += "".join(f'<p class="problem">{e(w)}</p>' for w in warnings)
     note = f"<p>{e(message)}</p>" if message else ""
     body = note + problems + _rows([
         ("Registration", reg),
@@ -100,11 +106,16 @@ def status(snap: Snapshot, *, transport: str, server: str, uptime: float, addres
         ("Version", e(snap.settings.version)),
         ("IP addresses", e(", ".join(addresses) or "none") +
          (f" (towards the server: {e(s.address)})" if s.address else "")),
+        ("Settings", "the file" + "".join(f", then {e(layer)}" for layer in config_layers)),
+        *((("Provisioning", e(provisioning)),) if provisioning else ()),
         ("Updated", e(time.strftime("%H:%M:%S", time.localtime(snap.wall)))),
     ]) + (f'<p><form method="post" action="/reregister" style="display:inline">{hidden(csrf)}'
           f'<button>Register again</button></form> '
           f'<form method="post" action="/restart" style="display:inline">{hidden(csrf)}'
-          f'<button>Restart the phone</button></form></p>')
+          f'<button>Restart the phone</button></form>'
+          + (f' <form method="post" action="/provision" style="display:inline">{hidden(csrf)}'
+             f'<button>Fetch provisioning now</button></form>' if can_provision else "")
+          + '</p>')
     return page("Status", body, csrf=csrf, here="/", refresh=5)
 
 
@@ -125,10 +136,70 @@ def recent(snap: Snapshot, csrf: str) -> bytes:
     return page("Recent calls", body, csrf=csrf, here="/recent")
 
 
-def config(rendered: str, csrf: str) -> bytes:
-    body = (f"<p>The configuration in effect (secrets masked), as "
-            f"<code>deskphone check-config</code> prints it.</p><pre>{e(rendered)}</pre>")
-    return page("Configuration", body, csrf=csrf, here="/config")
+def config(rows: list[Row], rendered: str, csrf: str, *, problems: Sequence[str] = (),
+           message: str = "", can_undo: bool = False) -> bytes:
+    """The form (one box per setting, its source, its help and any problem beside it), then
+    the configuration in effect as `check-config` prints it."""
+    top = f'<p class="good">{e(message)}</p>' if message else ""
+    if problems or any(r.problems for r in rows):
+        count = len(problems) + sum(len(r.problems) for r in rows)
+        top += (f'<p class="problem">Nothing was changed: {count} '
+                f'problem{"s" if count != 1 else ""} below.</p>')
+    top += "".join(f'<p class="problem">{e(p)}</p>' for p in problems)
+    body, section = [], ""
+    for r in rows:
+        f = r.field
+        if f.section != section:
+            if section:
+                body.append("</table>")
+            section = f.section
+            body.append(f'<h2>[{e(section)}]</h2><table class="form">')
+        body.append(f'<tr{" class=bad-row" if r.problems else ""}><th><label for="{e(f.name)}">'
+                    f'{e(f.key)}</label></th><td>{_box(r)}'
+                    + "".join(f'<div class="problem" id="problem-{e(f.name)}">{e(p)}</div>'
+                              for p in r.problems)
+                    + f'</td><td class="help">{e(f.help)}<br><small>from: {e(r.source)}'
+                    f'</small></td></tr>')
+    if section:
+        body.append("</table>")
+    undo = (f'<form method="post" action="/config/undo">{hidden(csrf)}'
+            f'<button>Undo the last change</button></form>') if can_undo else ""
+    html_body = (
+        f"{top}<p>Changes are checked as <code>deskphone check-config</code> checks the file; "
+        f"nothing is applied while any problem remains. They are saved on the phone "
+        f"(the web page's layer, over the file and provisioning), the previous version kept, and "
+        f"the phone restarts with them. An emptied box brings back the file's value or the "
+        f"default; password boxes stay empty unless you type a new one.</p>"
+        f'<form method="post" action="/config">{hidden(csrf)}{"".join(body)}'
+        f'<p><button name="apply" value="1">Check and apply</button></p></form>{undo}'
+        f"<h2>In effect now</h2><pre>{e(rendered)}</pre>")
+    return page("Configuration", html_body, csrf=csrf, here="/config")
+
+
+def _box(r: Row) -> str:
+    f = r.field
+    name = e(f.name)
+    if f.kind is bool and not r.problems:
+        options = "".join(f'<option value="{v}"{" selected" if r.text == v else ""}>'
+                          f'{v or "(default: " + e(text_of_default(f)) + ")"}</option>'
+                          for v in ("", "true", "false"))
+        return f'<select id="{name}" name="{name}">{options}</select>'
+    if f.choices and not r.problems and r.text in ("", *f.choices):
+        options = "".join(f'<option value="{e(v)}"{" selected" if r.text == v else ""}>'
+                          f'{e(v) if v else "(default: " + e(text_of_default(f)) + ")"}'
+                          f'</option>' for v in ("", *f.choices))
+        return f'<select id="{name}" name="{name}">{options}</select>'
+    if f.secret and not r.text:
+        hint = "set; type to replace" if r.secret_set else "not set"
+        return (f'<input type="password" id="{name}" name="{name}" autocomplete="off" '
+                f'placeholder="({hint})">')
+    placeholder = text_of_default(f)
+    return (f'<input id="{name}" name="{name}" value="{e(r.text)}" size="36"'
+            + (f' placeholder="{e(placeholder)}"' if placeholder else "") + ">")
+
+
+def text_of_default(f: Field) -> str:
+    return text_of(f.default)
 
 
 def logs(lines: list[str], query: str, csrf: str) -> bytes:

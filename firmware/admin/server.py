@@ -3,7 +3,8 @@
 Owns: the routes, logging in (a form and a session cookie for people, HTTP Basic with user
 `admin` for scripts), the CSRF token every form must send back, the size limit on bodies, and
 the answers to each request. Never touches: phone state (it reads the daemon's published
-snapshot and posts events, like the keypad) or the config file (editing comes later).
+snapshot and posts events, like the keypad) or the config file on the SD card: edits go to the
+web page's own layer (configform.py, layers.py).
 
 Why the standard library: the pages are few and server-rendered, `http.server` already serves
 the control API, and a Pi Zero has no room for a framework's start-up time or memory.
@@ -11,6 +12,7 @@ the control API, and a Pi Zero has no room for a framework's start-up time or me
     GET  /              status (refreshes itself)     GET /screen, /screen.png   the display
     GET  /recent        recent calls                  GET /config               the config
     GET  /logs?q=text   the log's last lines          POST /reregister, /restart  buttons
+    POST /config        check and apply an edit       POST /config/undo         the previous edit
     GET|POST /login     POST /logout
 """
 
@@ -29,10 +31,12 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from firmware import config as configuration
-from firmware.admin import pages
+from firmware import provisioning
+from firmware.admin import configform, pages
 from firmware.admin.auth import USER, LoginLimiter, Session, Sessions, csrf_ok, password_ok
 from firmware.admin.logbuffer import LogBuffer
 from firmware.config import AdminConfig, Config
@@ -75,13 +79,17 @@ class AdminServer:
 
     def __init__(self, settings: AdminConfig, config: Config,
                  published: Callable[[], Published], restart: Callable[[], None],
-                 logs: LogBuffer | None = None) -> None:
+                 logs: LogBuffer | None = None,
+                 provision_now: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.provision_now = provision_now
         self.config = config
         self.published = published
         self.restart = restart
         self.logs = logs or LogBuffer()
         self.logs.install()  # now, at build time: the start-up lines are the ones most wanted
+        self.state_dir = config.state_dir()
+        self.form = configform.ConfigForm(Path(config.path), self.state_dir)
         self.sessions = Sessions()
         self.limiter = LoginLimiter()
         self.started = time.monotonic()
@@ -219,7 +227,12 @@ def _handler(admin: AdminServer, post: Post) -> type[BaseHTTPRequestHandler]:
                 body = pages.status(snap, transport=admin.config.sip.transport,
                                     server=_server_of(admin.config), uptime=time.monotonic() -
                                     admin.started, addresses=addresses(), csrf=csrf,
-                                    message=_query(url.query, "said"))
+                                    message=_query(url.query, "said"),
+                                    provisioning=provisioning.summary(provisioning.read_record(
+                                        admin.state_dir)) if admin.config.provisioning else "",
+                                    config_layers=admin.config.layers,
+                                    warnings=admin.config.warnings,
+                                    can_provision=admin.provision_now is not None)
             elif path == "/screen":
                 body = pages.screen(published.lines, csrf)
             elif path == "/screen.png":
@@ -230,7 +243,7 @@ def _handler(admin: AdminServer, post: Post) -> type[BaseHTTPRequestHandler]:
             elif path == "/recent":
                 body = pages.recent(snap, csrf)
             elif path == "/config":
-                body = pages.config(configuration.render(admin.config), csrf)
+                body = self._config_page(csrf, message=_query(url.query, "said"))
             elif path == "/logs":
                 query = _query(url.query, "q")
                 body = pages.logs(admin.logs.search(query), query, csrf)
@@ -270,12 +283,58 @@ def _handler(admin: AdminServer, post: Post) -> type[BaseHTTPRequestHandler]:
                 self._redirect("/?said=" + urllib.parse.quote("Registering again"))
             elif path == "/restart":
                 log.info("web page: restart (from %s)", self.client_address[0])
-                self._send(HTTPStatus.OK, pages.page(
-                    "Restarting", '<p>The phone restarts; this page works again in a few '
-                    'seconds: <a href="/">status</a>.</p>'))
-                threading.Timer(0.2, admin.restart).start()
+                self._restarting("The phone restarts")
+            elif path == "/provision" and admin.provision_now is not None:
+                log.info("web page: provisioning now (from %s)", self.client_address[0])
+                admin.provision_now()
+                self._redirect("/?said=" + urllib.parse.quote(
+                    "Fetching the provisioning files; a change restarts the phone"))
+            elif path == "/config":
+                self._edit_config(form, session.csrf if session is not None else "")
+            elif path == "/config/undo":
+                if admin.form.undo():
+                    log.info("web page: configuration change undone (from %s)",
+                             self.client_address[0])
+                    self._restarting("The previous settings are back; the phone restarts")
+                else:
+                    self._redirect("/config?said=" + urllib.parse.quote("Nothing to undo"))
             else:
                 self._text(HTTPStatus.NOT_FOUND, f"no such action: {path}")
+
+        def _restarting(self, what: str) -> None:
+            self._send(HTTPStatus.OK, pages.page(
+                "Restarting", f'<p>{pages.e(what)}; this page works again in a few seconds '
+                '(log in again): <a href="/">status</a>.</p>'))
+            threading.Timer(0.2, admin.restart).start()
+
+        def _config_page(self, csrf: str, *, message: str = "",
+                         posted: dict[str, str] | None = None,
+                         problems: list[str] | None = None) -> bytes:
+            return pages.config(admin.form.rows(posted, problems),
+                                configuration.render(admin.config), csrf,
+                                problems=configform.loose_problems(problems or []),
+                                message=message, can_undo=admin.form.can_undo())
+
+        def _edit_config(self, form: dict[str, str], csrf: str) -> None:
+            posted = {k: v for k, v in form.items() if k != "csrf" and k != "apply"}
+            try:
+                layer, problems = admin.form.edit(posted)
+            except configuration.ConfigError as exc:  # the file itself cannot be read now
+                layer, problems = {}, exc.problems
+            if problems:
+                log.info("web page: configuration not changed, %d problem(s): %s",
+                         len(problems), "; ".join(problems))
+                self._send(HTTPStatus.UNPROCESSABLE_ENTITY, self._config_page(
+                    csrf, posted=posted, problems=problems))
+                return
+            if layer == admin.form.web_layer():
+                self._redirect("/config?said=" + urllib.parse.quote("Nothing changed"))
+                return
+            admin.form.apply(layer)
+            changed = sorted(f"{s}.{k}" for s, v in layer.items() for k in v)
+            log.info("web page: configuration changed (%s) from %s; restarting",
+                     ", ".join(changed), self.client_address[0])
+            self._restarting("Saved; the phone restarts with the new settings")
 
         def _login(self, form: dict[str, str]) -> None:
             address = self.client_address[0]
