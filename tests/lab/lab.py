@@ -111,6 +111,24 @@ def certificate(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def private_ca(workdir: Path) -> tuple[Path, Path, Path]:
+    """A CA of the test's own and a certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    ca, ca_key = workdir / "ca.pem", workdir / "ca-key.pem"
+    cert, key, csr = workdir / "server.pem", workdir / "server-key.pem", workdir / "server.csr"
+    ext = workdir / "server.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    for command in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=deskphone test CA", "-keyout", str(ca_key), "-out", str(ca)],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key),
+         "-out", str(csr)],
+        ["x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert)],
+    ):
+        subprocess.run(["openssl", *command], check=True, capture_output=True)
+    return ca, cert, key
+
+
 class Kamailio:
     def __init__(self, workdir: Path, port: int = 5060, www_auth_all: bool = False,
                  tls_port: int | None = None, outside_line: bool = False,
