@@ -143,8 +143,11 @@ def config(rows: list[Row], rendered: str, csrf: str, *, problems: Sequence[str]
     top = f'<p class="good">{e(message)}</p>' if message else ""
     if problems or any(r.problems for r in rows):
         count = len(problems) + sum(len(r.problems) for r in rows)
+        where = ", ".join(f'<a href="#{e(r.field.name)}">{e(r.field.name)}</a>'
+                          for r in rows if r.problems)
         top += (f'<p class="problem">Nothing was changed: {count} '
-                f'problem{"s" if count != 1 else ""} below.</p>')
+                f'problem{"s" if count != 1 else ""} below'
+                + (f" ({where})" if where else "") + ".</p>")
     top += "".join(f'<p class="problem">{e(p)}</p>' for p in problems)
     body, section = [], ""
     for r in rows:

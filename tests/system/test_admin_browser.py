@@ -123,3 +123,57 @@ def test_a_form_without_the_token_is_refused_and_the_button_works(site) -> None:
     driver.find_element(By.XPATH, "//button[text()='Register again']").click()
     wait_for(lambda: "Registering again" in driver.page_source, what="the note")
     wait_for(lambda: "registering now" in desk.log.read_text(), what="SIP told to register")
+
+
+def _fill(driver, values: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    for name, value in values.items():
+        box = driver.find_element(By.ID, name)
+        box.clear()
+        box.send_keys(value)
+    driver.find_element(By.XPATH, "//button[text()='Check and apply']").click()
+
+
+def test_a_config_edit_with_two_mistakes_changes_nothing_and_a_good_one_is_applied(
+        site, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    desk, base, driver = site
+    _login(driver, base, PASSWORD)
+    wait_for(lambda: driver.title.startswith("Status"), what="the status page")
+    driver.get(base + "/config")
+    wait_for(lambda: driver.title.startswith("Configuration"), what="the form")
+    assert driver.find_element(By.ID, "phone.name").get_attribute("value") == "Alice Martin"
+    assert driver.find_element(By.ID, "sip.password").get_attribute("value") == ""
+    _fill(driver, {"sip.register_expires": "ten", "phone.region": "XX"})
+    wait_for(lambda: "Nothing was changed: 2 problems below" in driver.page_source, what="the refusal")
+    assert "must be an integer, not str" in \
+        driver.find_element(By.ID, "problem-sip.register_expires").text
+    assert "not an ISO country code" in driver.find_element(By.ID, "problem-phone.region").text
+    # What was typed stays in the boxes, to be mended; nothing was written or restarted.
+    assert driver.find_element(By.ID, "phone.region").get_attribute("value") == "XX"
+    assert not (tmp_path / "web.toml").exists()
+    assert "restarting" not in desk.log.read_text()
+    driver.execute_script("document.getElementById('phone.region').scrollIntoView({block: 'center'})")
+    _shot(driver, "config-problems")
+
+    _fill(driver, {"sip.register_expires": "120", "phone.region": "BE",
+                   "phone.name": "Front desk"})
+    wait_for(lambda: "the phone restarts with the new settings" in driver.page_source,
+             what="the change saved")
+    layer = (tmp_path / "web.toml").read_text()
+    assert "register_expires = 120" in layer and 'name = "Front desk"' in layer
+    assert "region" not in layer and "pw101" not in layer  # unchanged boxes stay out
+    # The phone restarts and registers again with the new settings: its name on the idle
+    # screen shows only once registered.
+    wait_for(lambda: "deskphone: restarting" in desk.log.read_text(), what="the restart")
+    desk.until(lambda s: s["registration"] == "registered" and
+               s["screen"][0].startswith("Front desk"), "registered again", timeout=30)
+    _login(driver, base, PASSWORD)
+    wait_for(lambda: driver.title.startswith("Status"), what="logged in again")
+    driver.get(base + "/config")
+    wait_for(lambda: driver.title.startswith("Configuration"), what="the form: " + driver.title)
+    row = driver.find_element(By.ID, "phone.name").find_element(By.XPATH, "./ancestor::tr")
+    assert "from: web page" in row.text
+    _shot(driver, "config")
