@@ -147,7 +147,8 @@ def test_a_config_edit_with_two_mistakes_changes_nothing_and_a_good_one_is_appli
     assert driver.find_element(By.ID, "phone.name").get_attribute("value") == "Alice Martin"
     assert driver.find_element(By.ID, "sip.password").get_attribute("value") == ""
     _fill(driver, {"sip.register_expires": "ten", "phone.region": "XX"})
-    wait_for(lambda: "Nothing was changed: 2 problems below" in driver.page_source, what="the refusal")
+    wait_for(lambda: "Nothing was changed: 2 problems below" in driver.page_source,
+             what="the refusal")
     assert "must be an integer, not str" in \
         driver.find_element(By.ID, "problem-sip.register_expires").text
     assert "not an ISO country code" in driver.find_element(By.ID, "problem-phone.region").text
@@ -155,7 +156,8 @@ def test_a_config_edit_with_two_mistakes_changes_nothing_and_a_good_one_is_appli
     assert driver.find_element(By.ID, "phone.region").get_attribute("value") == "XX"
     assert not (tmp_path / "web.toml").exists()
     assert "restarting" not in desk.log.read_text()
-    driver.execute_script("document.getElementById('phone.region').scrollIntoView({block: 'center'})")
+    driver.execute_script("document.getElementById('phone.region')"
+                          ".scrollIntoView({block: 'center'})")
     _shot(driver, "config-problems")
 
     _fill(driver, {"sip.register_expires": "120", "phone.region": "BE",
