@@ -8,6 +8,8 @@ up). Never touches: state or I/O of its own.
 from __future__ import annotations
 
 import logging
+import math
+import random
 from collections.abc import Callable
 
 from firmware import __version__
@@ -89,6 +91,30 @@ def with_sip_from_odoo(config: Config) -> Config:
                                                                password=secret))
 
 
+POWER_ON_SECONDS = 300.0  # a system up for less than this has just been switched on
+
+
+def uptime() -> float:
+    """Seconds since the system started (its own boot, or its time namespace's)."""
+    try:
+        with open("/proc/uptime", encoding="ascii") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return math.inf
+
+
+def start_delays(config: Config) -> tuple[float, float]:
+    """(before the first REGISTER, before the first Odoo login): random, independent, within
+    `[phone] start_jitter_seconds`, right after a power-on only; a restart asks at once."""
+    jitter = config.phone.start_jitter_seconds
+    if not jitter or uptime() >= POWER_ON_SECONDS:
+        return 0.0, 0.0
+    sip, odoo = random.uniform(0, jitter), random.uniform(0, jitter)
+    log.info("just switched on: registering in %.1f s, Odoo in %.1f s (spread over %g s)",
+             sip, odoo, jitter)
+    return sip, odoo
+
+
 def build(
     config: Config,
     *,
@@ -102,17 +128,20 @@ def build(
         config = with_sip_from_odoo(config)
     phone = Phone(settings_from(config))
     audio = make_audio(config, device=with_hardware)
+    sip_delay, odoo_delay = start_delays(config)
     adapters: list[Adapter] = [
         NetworkMonitor(config.sip.server, config.sip.port or 5060),
         audio,
-        UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name),
+        UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name,
+                  start_delay=sip_delay),
     ]
     if config.odoo is None:
         adapters.append(NoOdoo("off"))
     else:
         from firmware.odoo.sync import OdooSync
 
-        adapters.append(OdooSync(config.odoo, config.state_dir(), config.phone.region))
+        adapters.append(OdooSync(config.odoo, config.state_dir(), config.phone.region,
+                                 start_delay=odoo_delay))
     sinks = list(screens or [])
     if with_hardware:
         parts, hw_screens = hardware(config)

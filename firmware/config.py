@@ -456,6 +456,11 @@ class PhoneConfig:
                                             "false: 486 busy")
     voicemail: str = setting("", check=_voicemail, example="*97",
                              help='the number long 1 calls ("" = none)')
+    start_jitter_seconds: float = setting(20.0, between=(0, 600),
+                                          help="after a power-on (up < 5 min), the first "
+                                               "REGISTER and Odoo login wait a random part of "
+                                               "this: an office back from a power cut does not "
+                                               "all ask at once")
     state_dir: str = setting("", example="/var/lib/deskphone", commented=True,
                              help="default: $STATE_DIRECTORY (systemd), else ~/.local/state")
 

@@ -661,6 +661,8 @@ def idle_digit(step: Step, event: KeyPressed) -> None:
 
 def open_queue(step: Step, event: KeyPressed) -> None:
     step.s = replace(step.s, mode=QUEUE, selected=0)
+    # The idle polls are slow (odoo/sync.py): a person looking at the queue gets it fresh.
+    step.do(RefreshQueue())
 
 
 def open_recent(step: Step, event: KeyPressed) -> None:

@@ -77,7 +77,9 @@ def write_config(tmp_path: Path, *, sip: Section | None = None, phone: Section |
     other section as given (odoo=..., audio=..., hardware=...)."""
     doc: dict[str, Section | None] = {
         "sip": {**NO_SIP, **(sip or {})},
+        # No power-on jitter: a test machine may have just booted (app.start_delays).
         "phone": {"name": "Alice Martin", "region": "BE", "state_dir": str(tmp_path),
+                  "start_jitter_seconds": 0,
                   **(phone or {})},
         **sections,
     }

@@ -74,7 +74,7 @@ FINAL_STAGES = ("ended", "transferred", "missed", "rejected", "aborted", "failed
 NOTE: dict[str, Any] = {"message_type": "comment", "subtype_xmlid": "mail.mt_note"}  # not a mail
 # Contacts: what changed since the last poll every poll (write_date), everything again now and
 # then (a partner deleted outright leaves no write_date behind).
-CONTACTS_FULL_EVERY = 60  # polls between full refreshes (10 min at the default 10 s)
+CONTACTS_FULL_EVERY = 30  # contact polls between full refreshes (1 h at the default 60 s)
 SAME_SECOND_MAX = 50  # partners of one write_date second asked for again every poll, at most
 CONTACTS_PAGE = 500
 PARK_SECONDS = 3600.0  # a write Odoo refuses for good is retried hourly (rights may be fixed)
@@ -162,6 +162,7 @@ class OdooSync:
         *,
         backoff_max: float = 120.0,
         today: Callable[[], dt.date] = dt.date.today,
+        start_delay: float = 0.0,
     ) -> None:
         self.config = config
         self.region = region
@@ -184,10 +185,12 @@ class OdooSync:
         self._stopped = False
         self._refresh = True
         self._lookups: list[LookupCaller] = []
-        self._retry_at = 0.0
+        self._retry_at = time.monotonic() + start_delay  # the first login, after a power-on
         self._backoff = 0.0
         self._next_poll = 0.0
         self._polls = 0
+        self._contact_polls = 0
+        self._details: dict[int, dict[str, Any]] = {}  # activity id -> summary, due date
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ adapter (loop thread)
@@ -342,15 +345,24 @@ class OdooSync:
             self._do_lookups()
             if self._refresh or now >= self._next_poll:
                 with self._cond:
+                    asked = self._refresh
                     self._refresh = False
-                self._sync_queue()
-                if self._polls % CONTACTS_FULL_EVERY == 0:
-                    self._sync_contacts()
-                else:
-                    self._contacts_changed()
+                # One question a poll, in turn: today's queue, then the contacts changed since
+                # (all of them now and then). A refresh (the login, the queue opened on the
+                # desk, a call ended) asks for the queue at once, its details afresh: an idle
+                # office costs Odoo one request per phone per poll.
+                if asked or self._polls % 2 == 0:
+                    self._sync_queue(fresh=asked)
+                if (not asked and self._polls % 2 == 1) or self._polls == 0:
+                    if self._contact_polls % CONTACTS_FULL_EVERY == 0:
+                        self._sync_contacts()
+                    else:
+                        self._contacts_changed()
+                    self._contact_polls += 1
                 self._polls += 1
+                # Never sooner than poll_seconds; phones of one office do not poll in step.
                 self._next_poll = time.monotonic() + self.config.poll_seconds * \
-                    random.uniform(0.9, 1.1)  # phones of one office do not poll in step
+                    random.uniform(1.0, 1.2)
             if self._deliver():
                 self._sync_queue()  # what was done or removed is gone from Odoo now
             self._backoff = 0.0
@@ -423,9 +435,10 @@ class OdooSync:
 
     # ------------------------------------------------------------------ today's queue
 
-    def _sync_queue(self) -> None:
+    def _sync_queue(self, fresh: bool = False) -> None:
         today = self.today()
-        entries = self._queue_voip(today) if self.voip else self._queue_community(today)
+        entries = self._queue_voip(today, fresh) if self.voip else \
+            self._queue_community(today)
         pending = self.store.pending_activity_ids()
         entries = [e for e in entries if e.id not in pending and e.number]
         countries = self._countries({e.partner_id for e in entries
@@ -436,7 +449,7 @@ class OdooSync:
         self._post(QueueUpdated(tuple(entries)))
         self.syncs += 1
 
-    def _queue_voip(self, today: dt.date) -> list[QueueEntry]:
+    def _queue_voip(self, today: dt.date, fresh: bool = False) -> list[QueueEntry]:
         result = self.client.call("mail.activity", "get_today_call_activities")
         partners: dict[int, dict[str, Any]] = {}
         if isinstance(result, dict):  # Odoo 18's "Store" shape
@@ -447,12 +460,16 @@ class OdooSync:
         else:
             rows = result or []
         rows = [r for r in rows if isinstance(r, dict) and _id(r.get("id"))]
-        details: dict[int, dict[str, Any]] = {}
-        if rows:
-            for d in self.client.call("mail.activity", "search_read",
-                                      [["id", "in", [int(r["id"]) for r in rows]]],
+        # The summary and due date (not in the widget's answer) of activities not seen
+        # before; of all of them on a refresh a person asked for.
+        ids = [int(r["id"]) for r in rows]
+        unknown = ids if fresh else [i for i in ids if i not in self._details]
+        if unknown:
+            for d in self.client.call("mail.activity", "search_read", [["id", "in", unknown]],
                                       fields=["summary", "date_deadline"]):
-                details[int(d["id"])] = d
+                self._details[int(d["id"])] = d
+        self._details = {i: d for i, d in self._details.items() if i in ids}
+        details = self._details
         out = []
         for r in rows:
             aid = int(r["id"])

@@ -149,7 +149,9 @@ class Registration:
 
     # ------------------------------------------------------------------ the worker
 
-    def start(self) -> None:
+    def start(self, delay: float = 0.0) -> None:
+        """Register from now on, the first time after `delay` seconds (a power-on's jitter)."""
+        self._due = time.monotonic() + delay
         self._set("registering", "")
         self._thread = threading.Thread(target=self._run, name="sip-register", daemon=True)
         self._thread.start()

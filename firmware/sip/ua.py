@@ -85,8 +85,10 @@ class UserAgent:
         rtp_ports: tuple[int, int] = (20000, 20999),
         backoff_max: float = 30.0,
         dns: Resolver | None = None,
+        start_delay: float = 0.0,
     ) -> None:
         self.config = config
+        self.start_delay = start_delay
         self.audio = Audio(audio_source, audio_sink, rtp_ports)
         self.me = Identity.of(config, display_name)
         self.post: Post = lambda e: None
@@ -116,7 +118,7 @@ class UserAgent:
 
     def start(self, post: Post) -> None:
         self.post = post
-        self.registration.start()
+        self.registration.start(self.start_delay)
         self.transport.later(5.0, self._watch_media)
 
     def _status(self, status: str, reason: str) -> None:

@@ -108,6 +108,17 @@ def drained(sync: OdooSync) -> None:
     wait_for(lambda: sync.store.depth() == 0, timeout=10, what="an empty outbox")
 
 
+def timed_poll(sync: OdooSync) -> None:
+    """The next timed poll, now: the idle rhythm asks for the queue and the contacts in turn."""
+    from tests.helpers import wait_for
+
+    polls = sync._polls
+    with sync._cond:
+        sync._next_poll = 0.0
+        sync._cond.notify()
+    wait_for(lambda: sync._polls > polls, timeout=10, what="a timed poll")
+
+
 def record(outcome: str = "answered", direction: str = "out", number: str = "+32470123456",
            **kw: Any) -> CallRecord:
     return CallRecord(key=kw.pop("key", 1), direction=direction, number=number,
@@ -172,14 +183,16 @@ def test_a_new_contact_is_found_at_the_next_poll_and_an_archived_one_goes(
     phone.wait(ContactsUpdated, lambda e: bool(e.contacts))
     phone.status("online")
     pid = double.add_partner("Nadia Haddad", "02 555 12 34")
-    sync.execute(RefreshQueue())  # the next poll
+    timed_poll(sync)  # the queue
+    timed_poll(sync)  # the contacts
     update = phone.wait(ContactsUpdated, lambda e: any(c.id == pid for c in e.contacts))
     [nadia] = [c for c in update.contacts if c.id == pid]
     assert nadia.numbers == ("+3225551234",) and nadia.name == "Nadia Haddad"
     calls = len(double.calls)
     phone.seen.clear()  # only what comes after the archiving
     double.archive_partner(pid)
-    sync.execute(RefreshQueue())
+    timed_poll(sync)
+    timed_poll(sync)
     phone.wait(ContactsUpdated, lambda e: all(c.id != pid for c in e.contacts))
     # The poll asked for what changed, not for every partner again (the queue's own reads
     # name their partners by id).
@@ -190,7 +203,7 @@ def test_a_new_contact_is_found_at_the_next_poll_and_an_archived_one_goes(
 def test_round_trips_per_sync_do_not_grow_with_the_queue(make: Make) -> None:
     from tests.helpers import wait_for
 
-    trips = {}
+    trips: dict[tuple[bool, int], list[int]] = {}
     for voip in (True, False):
         for count in (10, 1000):
             double = OdooDouble(voip=voip).start()
@@ -198,22 +211,28 @@ def test_round_trips_per_sync_do_not_grow_with_the_queue(make: Make) -> None:
                 double.many_activities(count)
                 sync, phone = make(double)
                 phone.status("online")
-                poll, before = sync._next_poll, double.round_trips
-                sync.execute(RefreshQueue())
-                # The whole poll: the queue, then the contacts, then the next one planned.
-                wait_for(lambda: sync._next_poll != poll, timeout=20,  # noqa: B023
-                         what="a poll")
+                polls, before = sync._polls, double.round_trips
+                sync.execute(RefreshQueue())  # the queue opened on the desk
+                wait_for(lambda: sync._polls > polls, timeout=20,  # noqa: B023
+                         what="a refresh")
+                seen = [double.round_trips - before]
+                for _ in range(4):  # the idle rhythm: the queue and the contacts in turn
+                    before = double.round_trips
+                    timed_poll(sync)
+                    seen.append(double.round_trips - before)
+                trips[(voip, count)] = seen
                 while not phone.events.empty():
                     phone.seen.append(phone.events.get())
-                trips[(voip, count)] = double.round_trips - before
                 latest = [e for e in phone.seen if isinstance(e, QueueUpdated)]
                 assert latest and len(latest[-1].entries) >= count
                 sync.stop()
             finally:
                 double.stop()
-    # The queue, its details, and the contacts changed since the last poll.
-    assert trips[(True, 10)] == trips[(True, 1000)] == 3
+    # A refresh: the queue and its details; then one request a poll (the details of
+    # activities already known are not asked again).
+    assert trips[(True, 10)] == trips[(True, 1000)] == [2, 1, 1, 1, 1]
     assert trips[(False, 10)] == trips[(False, 1000)]
+    assert trips[(False, 10)][1:].count(1) >= 2  # the contacts changed since: one each
 
 
 # --------------------------------------------------------------------------- queue actions

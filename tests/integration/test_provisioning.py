@@ -198,7 +198,7 @@ def test_a_fresh_card_with_only_the_provisioning_url_comes_up_on_the_served_sett
     server.put(OWN, '[phone]\nname = "Reception"\n')
     config = tmp_path / "config.toml"
     config.write_text(toml({"provisioning": {"url": server.url, "ca_file": str(server.ca)},
-                            "phone": {"state_dir": str(tmp_path)},
+                            "phone": {"state_dir": str(tmp_path), "start_jitter_seconds": 0},
                             "control": {"listen": f"127.0.0.1:{port}"}}))
     log = tmp_path / "deskphone.log"
     with log.open("w") as err:
