@@ -12,7 +12,9 @@ Measured, from the servers' side:
 3. CPU seconds per minute and resident memory per phone process.
 The baseline, same run: what the first minute after boot costs, next to each idle minute.
 
-    .venv/bin/python bench/fleet.py [--phones 50] [--idle 180]
+    .venv/bin/python bench/fleet.py [--phones 50] [--idle 180] [--jitter 20]
+
+Run as root (the time namespaces); `--jitter 0` is the baseline: every phone at once.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class CountingOdoo(OdooDouble):
         return super().handle(raw)
 
 
-def phone_config(work: Path, i: int, kam: Kamailio, odoo: OdooDouble) -> Path:
+def phone_config(work: Path, i: int, kam: Kamailio, odoo: OdooDouble, jitter: float) -> Path:
     user = str(2000 + i)
     folder = work / f"phone{i}"
     folder.mkdir()
@@ -61,7 +63,8 @@ def phone_config(work: Path, i: int, kam: Kamailio, odoo: OdooDouble) -> Path:
         "sip": {"server": "127.0.0.1", "port": kam.port, "domain": f"127.0.0.1:{kam.port}",
                 "username": user, "password": f"pw{user}", "bind": f"127.0.1.{i}:5060",
                 "mwi": False},
-        "phone": {"name": f"Desk {i}", "region": "BE", "state_dir": str(folder)},
+        "phone": {"name": f"Desk {i}", "region": "BE", "state_dir": str(folder),
+                  "start_jitter_seconds": jitter},
         "odoo": odoo_section(folder, odoo.url),
     }
     path = folder / "config.toml"
@@ -94,19 +97,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phones", type=int, default=50)
     parser.add_argument("--idle", type=float, default=180, help="idle seconds measured")
+    parser.add_argument("--jitter", type=float, default=20.0,
+                        help="[phone] start_jitter_seconds (0: the baseline, all at once)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fleet-"))
     kam = Kamailio(work / "kamailio", port=lab_port(), times=True).start()
     odoo = CountingOdoo(today=__import__("datetime").date.today())
     odoo.arrivals = []  # type: ignore[attr-defined]
     odoo.start()
-    configs = [phone_config(work, i, kam, odoo) for i in range(1, args.phones + 1)]
+    configs = [phone_config(work, i, kam, odoo, args.jitter)
+               for i in range(1, args.phones + 1)]
+    # Each phone in a time namespace whose clock says the system was switched on a moment
+    # ago (unshare --time --boottime): what a power cut's return looks like to the firmware.
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    power_on = ["unshare", "--time", f"--boottime={-int(uptime) + 5}"]
     procs: list[subprocess.Popen[bytes]] = []
     start = time.time()
     for cfg in configs:
         with (cfg.parent / "deskphone.log").open("w") as err:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "firmware", "simulate", "--headless", "--config",
+                [*power_on, sys.executable, "-m", "firmware", "simulate", "--headless", "--config",
                  str(cfg)], stdout=subprocess.DEVNULL, stderr=err, cwd=cfg.parent,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"}))
     try:
@@ -152,7 +162,7 @@ def main() -> None:
     registers = len(re.findall(r"AT [\d.]+ REGISTER from 127\.0\.1\.", idle_text))
     options = len(re.findall(r"AT [\d.]+ OPTIONS from 127\.0\.1\.", idle_text))
     print(f"fleet of {n} phones, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"idle {minutes:.1f} min measured\n")
+          f"start_jitter_seconds {args.jitter:g}, idle {minutes:.1f} min measured\n")
     print(f"first REGISTER per phone:  {spread(list(firsts.values()), start)} "
           f"({len(firsts)} phones)")
     print(f"Odoo logins:               {spread(logins, start)} ({len(logins)} logins)")
