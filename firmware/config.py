@@ -418,7 +418,9 @@ class OdooConfig:
                          help="the user whose queue and contacts the phone shows")
     api_key: Secret = setting(required=True, example="/etc/deskphone/odoo_api_key",
                               help="Preferences -> Account Security -> New API Key")
-    poll_seconds: int = setting(60, between=(10, 3600), help="how often the queue is read")
+    poll_seconds: int = setting(60, between=(10, 3600),
+                                help="idle, one request this often: the queue and the contacts "
+                                     "in turn (the queue also when opened, after a call)")
     timeout_seconds: float = setting(10.0, between=(1, 120),
                                      help="a request taking longer counts as Odoo down")
     sip_from_odoo: bool = setting(False, example=True, commented=True,
