@@ -1,16 +1,20 @@
 """The last lines of the phone's own log, for the web page's Logs view.
 
-Owns: a bounded ring of formatted log lines fed by a `logging.Handler` on the root logger, and
-the search over it. Never touches: the journal or files (under systemd the journal keeps the
-full log; this is what the installer needs at a glance). The phone never logs a secret, so
-nothing here needs masking.
+Owns: a bounded ring of formatted log lines fed by a `logging.Handler` on the root logger, the
+search over it, and its copy in the state directory that carries the lines over a restart (the
+web page's own Restart and an applied config are restarts: the lines that led to them stay on
+the page). Never touches: the journal (reading it would need the `systemd-journal` group, and
+with it every other service's log; `journalctl -u deskphone` keeps the full log). The phone
+never logs a secret, so nothing here needs masking.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
+from pathlib import Path
 
 LINES = 2000
 
@@ -38,6 +42,26 @@ class LogBuffer(logging.Handler):
             lines = list(self._lines)
         found = [line for line in lines if needle in line.casefold()]
         return found[-limit:]
+
+    def load(self, path: Path) -> None:
+        """The lines kept by the last `save`, before this run's."""
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return
+        with self._guard:
+            self._lines.extend(lines)
+
+    def save(self, path: Path) -> None:
+        with self._guard:
+            text = "".join(f"{line}\n" for line in self._lines)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".new")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only or full state directory costs the next run these lines only
 
     def install(self) -> None:
         logging.getLogger().addHandler(self)

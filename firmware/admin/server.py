@@ -47,6 +47,7 @@ log = logging.getLogger("admin")
 
 MAX_FORM = 16 * 1024  # a form post larger than this is refused unread
 COOKIE = "deskphone_session"
+LOG_TAIL = "log-tail.txt"  # the Logs page's lines, kept over a restart
 
 
 def addresses() -> list[str]:
@@ -86,9 +87,10 @@ class AdminServer:
         self.config = config
         self.published = published
         self.restart = restart
-        self.logs = logs or LogBuffer()
-        self.logs.install()  # now, at build time: the start-up lines are the ones most wanted
         self.state_dir = config.state_dir()
+        self.logs = logs or LogBuffer()
+        self.logs.load(self.state_dir / LOG_TAIL)  # the lines before a restart
+        self.logs.install()  # now, at build time: the start-up lines are the ones most wanted
         self.form = configform.ConfigForm(Path(config.path), self.state_dir)
         self.sessions = Sessions()
         self.limiter = LoginLimiter()
@@ -114,6 +116,7 @@ class AdminServer:
 
     def stop(self) -> None:
         self.logs.remove()
+        self.logs.save(self.state_dir / LOG_TAIL)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -180,6 +180,11 @@ def test_restart_starts_the_phone_again_in_the_same_process(guarded) -> None:
     wait_for(lambda: Browser(base).ask("GET", "/login").status == 200, what="the page again")
     assert desk.proc.pid == pid and desk.proc.poll() is None
     assert Browser(base, b.cookie).ask("GET", "/").status == 303  # sessions start afresh
+    # The Logs page still has the lines that led to the restart, then the new start's.
+    again = Browser(base)
+    again.ask("POST", "/login", {"user": "admin", "password": PASSWORD})
+    logs = again.ask("GET", "/logs").body
+    assert logs.index("web page: restart (from 127.0.0.1)") < logs.rindex("starting with")
 
 
 def test_on_loopback_without_a_password_no_login_is_asked(tmp_path: Path) -> None:
