@@ -397,6 +397,11 @@ class SipConfig:
     tls_ca_file: str = setting("", check=_non_empty, example="/etc/deskphone/pbx-ca.pem",
                                commented=True,
                                help="a CA for a PBX with a private certificate")
+    srtp: str = setting("off", choices=("off", "optional", "required"),
+                        help='encrypt calls\' media (SRTP, keys in SDP): "optional" offers it '
+                             'and takes it, "required" refuses calls without it')
+    srtp_over_udp: bool = setting(False, help="let SRTP keys travel over UDP or TCP signalling "
+                                              "(insecure; otherwise only over tls)")
     no_rtp_seconds: int = setting(60, between=(5, 3600),
                                   help="end a call whose far end went silent for this long")
 
@@ -602,6 +607,12 @@ def state_dir_of(configured: str, path: str = "") -> Path:
 # --------------------------------------------------------------------------- cross-key checks
 
 
+def _sip_after(c: _Checker, out: dict[str, Any]) -> None:
+    if out["srtp"] == "required" and out["transport"] != "tls" and not out["srtp_over_udp"]:
+        c.problem("srtp", "\"required\" needs transport = \"tls\" (the keys travel in the "
+                          "signalling), or srtp_over_udp = true (insecure)")
+
+
 def _control_after(c: _Checker, out: dict[str, Any]) -> None:
     if out["listen"] is None:
         return
@@ -660,7 +671,7 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("sip", SipConfig, "required"),
+    Section("sip", SipConfig, "required", _sip_after),
     Section("phone", PhoneConfig, "default"),
     Section("odoo", OdooConfig, "optional"),
     Section("control", ControlConfig, "optional", _control_after),

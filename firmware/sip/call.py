@@ -16,6 +16,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from firmware.events import (
     CallAnswered,
@@ -27,7 +28,7 @@ from firmware.events import (
     TransferFailed,
     TransferSucceeded,
 )
-from firmware.sip import sdp
+from firmware.sip import sdp, srtp
 from firmware.sip.capabilities import ALLOW, SUPPORTED, advertise, option_tags
 from firmware.sip.identity import Identity
 from firmware.sip.media import RtpSession
@@ -72,10 +73,12 @@ class Auth:
 
 @dataclass(frozen=True)
 class Audio:
-    """The handset a call's media plays to and records from, and the RTP ports it may use."""
+    """The handset a call's media plays to and records from, the RTP ports it may use, and
+    whether its media is encrypted."""
     source: Callable[[], bytes]
     sink: Callable[[bytes], None]
     ports: tuple[int, int] = (20000, 20999)
+    srtp: str = "off"  # the effective [sip] srtp: "off" | "optional" | "required"
 
 
 class SipCall:
@@ -131,10 +134,40 @@ class SipCall:
         self.sdp_version = 1
         self.session = sdp.session_id()
         self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
+        self.srtp = srtp.Negotiation(audio.srtp)
         self.started = time.monotonic()
 
     def post(self, event: Event) -> None:
         self.on_event(event)
+
+    # ------------------------------------------------------------------ SDP and its keys
+
+    def _sdp(self, port: int, **kw: Any) -> bytes:
+        """Our SDP (offer or answer) on `port`, with the crypto line(s) the call's SRTP mode
+        and the negotiation so far call for."""
+        return sdp.build(self.me.media_ip, port, self.session, self.sdp_version,
+                         profile=self.srtp.profile, cryptos=self.srtp.lines(), **kw)
+
+    def _offer_media(self, body: bytes) -> sdp.Media:
+        """Their offer, its keys taken (SdpError when it cannot be answered: 488)."""
+        return self._take_offer(sdp.parse(body))
+
+    def _take_offer(self, media: sdp.Media) -> sdp.Media:
+        try:
+            self.rtp.srtp = self.srtp.on_offer(media.profile, media.cryptos,
+                                               media.crypto_problems)
+        except srtp.SrtpError as exc:
+            raise sdp.SdpError(str(exc)) from None
+        return media
+
+    def _answer_media(self, body: bytes) -> sdp.Media:
+        """Their answer to our offer, its key taken (SdpError when the mode refuses it)."""
+        media = sdp.parse(body)
+        try:
+            self.rtp.srtp = self.srtp.on_answer(media.cryptos)
+        except srtp.SrtpError as exc:
+            raise sdp.SdpError(str(exc)) from None
+        return media
 
     def _dtmf(self, digit: str) -> None:
         self.post(DtmfReceived(self.phone_id, digit))
@@ -218,7 +251,7 @@ class SipCall:
         self.remote_uri = target_uri
         self.remote_target = target_uri
         port = self.rtp.open()
-        body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version)
+        body = self._sdp(port)
         msg = Message(method="INVITE", uri=target_uri)
         msg.add("Via", self.me.via())
         msg.add("Max-Forwards", "70")
@@ -294,7 +327,10 @@ class SipCall:
             if self.cancel_pending:
                 self._end("cancelled", "")
             else:
-                self._end(reason_for(resp.status), f"{resp.status} {resp.reason}")
+                why = f"{resp.status} {resp.reason}"
+                if resp.status in (488, 606) and self.srtp.mode == "off":
+                    why += " (the far end may require encrypted media: [sip] srtp)"
+                self._end(reason_for(resp.status), why)
             return
         # 2xx: the call is up.
         self._learn_dialog(resp)
@@ -309,7 +345,7 @@ class SipCall:
             return  # a retransmitted 200: the ACK above was all it needed
         self.state = "confirmed"
         try:
-            media = sdp.parse(resp.body)
+            media = self._answer_media(resp.body)
         except sdp.SdpError as exc:
             log.warning("call %s: the answer has no usable audio (%s)", self.call_id, exc)
             self.send_in_dialog("BYE")
@@ -341,7 +377,7 @@ class SipCall:
         log.info("call %s: no audio from %s:%d through the NAT; offering port %d again",
                  self.call_id, *remote, port)
         self.sdp_version += 1
-        body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version,
+        body = self._sdp(port,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt)
 
         def done(resp: Message | None) -> None:
@@ -358,7 +394,7 @@ class SipCall:
         if self.rtp.remote is not None or not resp.body.strip():
             return False
         try:
-            media = sdp.parse(resp.body)
+            media = self._answer_media(resp.body)
         except sdp.SdpError:
             return False
         self.rtp.muted = True
@@ -587,20 +623,20 @@ class SipCall:
         if not self.invite.body.strip():
             # A delayed offer (PBXes send it after a transfer, 3PCC): we offer in the 200.
             port = self.rtp.port or self.rtp.open()
-            body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version)
+            body = self._sdp(port)
             self.state = "confirmed"
             self.offer_in_ok = True
             self._respond(200, "OK", body, self._session_as_uas(self.invite))
             self.post(CallAnswered(self.phone_id))
             return
         try:
-            media = sdp.parse(self.invite.body)
+            media = self._offer_media(self.invite.body)
         except sdp.SdpError as exc:
             self._respond(488, "Not Acceptable Here")
             self._end("error", f"the caller offers no audio we can play ({exc})")
             return
         port = self.rtp.port or self.rtp.open()
-        body = sdp.build(self.me.media_ip, port, self.session, self.sdp_version,
+        body = self._sdp(port,
                          codecs=(media.codec,), dtmf=media.dtmf or None,
                          direction=sdp.answer_direction(media.direction))
         self.state = "confirmed"
@@ -632,7 +668,7 @@ class SipCall:
             return
         self.offer_in_ok = False
         try:
-            media = sdp.parse(ack.body)
+            media = self._answer_media(ack.body)
         except sdp.SdpError as exc:
             # No usable answer to our offer: the session cannot be (RFC 3264 5): end it.
             log.warning("call %s: the ACK answers our offer with no usable audio (%s)",
@@ -686,7 +722,7 @@ class SipCall:
             self.transport.respond(req, self._response(491, "Request Pending", req), reply_to)
             return
         try:
-            media = sdp.parse(req.body) if req.body else None
+            media = self._offer_media(req.body) if req.body else None
         except sdp.SdpError:
             self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
                                            reply_to)
@@ -699,7 +735,7 @@ class SipCall:
             # A re-INVITE without an offer (RFC 3264 8): we offer again, everything we can
             # play; the ACK brings the answer (acked).
             self.sdp_version += 1
-            body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
+            body = self._sdp(self.rtp.port,
                              direction="sendonly" if self.held_local else "sendrecv")
             self.offer_in_ok = True
             self.transport.respond(req, self._response(200, "OK", req, body, timers),
@@ -724,6 +760,13 @@ class SipCall:
             # Our offer is still waiting for its answer: offers must not cross (RFC 3311 5.2).
             self.transport.respond(req, self._response(491, "Request Pending", req), reply_to)
             return
+        if media is not None:
+            try:
+                self._take_offer(media)
+            except sdp.SdpError:
+                self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
+                                       reply_to)
+                return
         timers = self._session_as_uas(req) if self.state == "confirmed" else []
         body = self._answer_offer(media) if media is not None else b""
         self.transport.respond(req, self._response(200, "OK", req, body, timers), reply_to)
@@ -736,7 +779,7 @@ class SipCall:
         self.sdp_version += 1
         ours = "sendonly" if self.held_local else "sendrecv"
         answer = sdp.answer_direction(direction) if direction != "sendrecv" else ours
-        body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
+        body = self._sdp(self.rtp.port,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt, direction=answer)
         self.rtp.held = held or self.held_local
         if held != self.held_remote:
@@ -815,7 +858,7 @@ class SipCall:
                 self.timer.start(interval, True)  # a re-INVITE is on its way: at the next half
                 return
             self.reinvite_pending = True
-            body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
+            body = self._sdp(self.rtp.port,
                              codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
                              direction="sendonly" if self.held_local else "sendrecv")
         self.send_in_dialog(method, body, extra=extra, on_final=done)
@@ -842,7 +885,7 @@ class SipCall:
             # stops at once, not when the far end's 200 comes.
             self.rtp.held = True
         self.sdp_version += 1
-        body = sdp.build(self.me.media_ip, self.rtp.port, self.session, self.sdp_version,
+        body = self._sdp(self.rtp.port,
                          codecs=(self.rtp.codec,), dtmf=self.rtp.dtmf_pt,
                          direction="sendonly" if held else "sendrecv")
 

@@ -1,4 +1,5 @@
-"""The RTP media of one call: 16-bit PCM <-> G.711 over symmetric RTP, paced by a monotonic clock.
+"""The RTP media of one call: 16-bit PCM <-> G.711 over symmetric RTP (or SRTP, when the call's
+SDP agreed keys: srtp.py), paced by a monotonic clock.
 
 Owns: the call's RTP socket (we send from the port we advertise, so NATs and strict peers see
 symmetric RTP), the send schedule (frame n leaves at start + n * ptime: no drift, and after a
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from firmware.pcm import scale
-from firmware.sip import g711
+from firmware.sip import g711, srtp
 
 log = logging.getLogger("rtp")
 
@@ -184,6 +185,7 @@ class RtpSession:
         self.muted = False
         self.bridged = False  # in a conference: the bridge mutes the microphone, not the relay
         self.held = False  # no audio either way
+        self.srtp: srtp.Context | None = None  # set before start() when media is encrypted
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
         self.ts = random.getrandbits(32)
@@ -302,13 +304,15 @@ class RtpSession:
             try:
                 if dtmf and dtmf_pt is not None:
                     marker, payload = dtmf.pop(0)
-                    self.sock.sendto(header(dtmf_pt, self.seq, dtmf_ts, self.ssrc, marker) +
-                                     payload, remote)
+                    packet = header(dtmf_pt, self.seq, dtmf_ts, self.ssrc, marker) + payload
                 else:
                     if self.muted and not self.bridged:
                         pcm = bytes(len(pcm))
-                    self.sock.sendto(header(codec, self.seq, self.ts, self.ssrc) +
-                                     g711.encode(pcm, codec), remote)
+                    packet = header(codec, self.seq, self.ts, self.ssrc) + \
+                        g711.encode(pcm, codec)
+                secure = self.srtp
+                self.sock.sendto(secure.protect(packet) if secure is not None else packet,
+                                 remote)
                 self.seq = (self.seq + 1) & 0xFFFF
                 self.sent += 1
             except OSError as exc:
@@ -335,6 +339,14 @@ class RtpSession:
     def _packet(self, data: bytes) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
+        secure = self.srtp
+        if secure is not None:
+            # Encrypted media: a packet that fails authentication (tampered, a replay, or plain
+            # RTP) is dropped and counted; the call goes on.
+            plain = secure.unprotect(data)
+            if plain is None:
+                return
+            data = plain
         cc = data[0] & 0x0F
         pt = data[1] & 0x7F
         seq, ts = struct.unpack("!HI", data[2:8])

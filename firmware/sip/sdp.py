@@ -1,7 +1,8 @@
 """SDP (RFC 4566 / 3264) as far as a G.711 desk phone needs it.
 
-Owns: our offer and answer (PCMU, PCMA, telephone-event, ptime, direction for hold), and reading
-the far end's: its RTP address and port, the codec to use, the DTMF payload type, its direction.
+Owns: our offer and answer (PCMU, PCMA, telephone-event, ptime, direction for hold, the
+RTP/AVP or RTP/SAVP profile and `a=crypto` lines), and reading the far end's: its RTP address
+and port, the codec to use, the DTMF payload type, its direction, its profile and crypto lines.
 Never touches: sockets or call state.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+from firmware.sip import srtp
 
 CODECS = {0: "PCMU", 8: "PCMA"}
 DTMF_PT = 101
@@ -26,6 +29,9 @@ class Media:
     dtmf: int | None  # telephone-event payload type, if offered
     ptime: int  # ms per packet
     direction: str  # sendrecv | sendonly | recvonly | inactive
+    profile: str = "RTP/AVP"  # RTP/SAVP: the far end sends and expects SRTP only
+    cryptos: tuple[srtp.Crypto, ...] = ()  # its usable a=crypto lines (RFC 4568), in order
+    crypto_problems: tuple[str, ...] = ()  # why any other a=crypto line was not usable
 
 
 def sdp_part(content_type: str, body: bytes) -> bytes | None:
@@ -54,8 +60,8 @@ def sdp_part(content_type: str, body: bytes) -> bytes | None:
 
 
 def build(address: str, port: int, session: int, version: int, *, codecs: tuple[int, ...] =
-          (0, 8), dtmf: int | None = DTMF_PT, direction: str = "sendrecv", ptime: int = 20
-          ) -> bytes:
+          (0, 8), dtmf: int | None = DTMF_PT, direction: str = "sendrecv", ptime: int = 20,
+          profile: str = "RTP/AVP", cryptos: tuple[srtp.Crypto, ...] = ()) -> bytes:
     pts = [str(c) for c in codecs] + ([str(dtmf)] if dtmf is not None else [])
     kind = "IP6" if ":" in address else "IP4"
     lines = [
@@ -64,11 +70,12 @@ def build(address: str, port: int, session: int, version: int, *, codecs: tuple[
         "s=deskphone",
         f"c=IN {kind} {address}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {' '.join(pts)}",
+        f"m=audio {port} {profile} {' '.join(pts)}",
     ]
     lines += [f"a=rtpmap:{c} {CODECS[c]}/8000" for c in codecs]
     if dtmf is not None:
         lines += [f"a=rtpmap:{dtmf} telephone-event/8000", f"a=fmtp:{dtmf} 0-16"]
+    lines += [f"a=crypto:{c.line()}" for c in cryptos]
     lines += [f"a=ptime:{ptime}", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
 
@@ -87,6 +94,9 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
     ptime = 20
     direction = "sendrecv"
     in_audio = False
+    profile = "RTP/AVP"
+    cryptos: list[srtp.Crypto] = []
+    problems: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
@@ -97,6 +107,7 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
             in_audio = bool(fields) and fields[0] == "audio" and port < 0
             if in_audio and len(fields) >= 4 and fields[1].isdigit():
                 port = int(fields[1])
+                profile = fields[2]
                 pts = [int(p) for p in fields[3:] if p.isdigit()]
         elif kind == "c":
             addr = value.split()[-1].split("/")[0] if value.split() else ""
@@ -113,6 +124,11 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
                 ptime = int(value[6:].strip())
             elif value in ("sendrecv", "sendonly", "recvonly", "inactive"):
                 direction = value
+            elif value.startswith("crypto:") and in_audio:
+                try:
+                    cryptos.append(srtp.parse_crypto(value[7:]))
+                except srtp.SrtpError as exc:
+                    problems.append(str(exc))
     if port < 0:
         raise SdpError("no audio stream")
     address = media_addr or session_addr
@@ -129,7 +145,8 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
     # ptime is the far end's preference (RFC 4566); every device here works in 20 ms frames,
     # which every G.711 endpoint accepts, so we send 20 ms whatever it asked for.
     del ptime
-    return Media(address, port, chosen, dtmf, 20, direction)
+    return Media(address, port, chosen, dtmf, 20, direction, profile, tuple(cryptos),
+                 tuple(problems))
 
 
 def answer_direction(offered: str) -> str:

@@ -44,7 +44,7 @@ from firmware.events import (
     Transfer,
     TransferFailed,
 )
-from firmware.sip import sdp
+from firmware.sip import sdp, srtp
 from firmware.sip.call import Audio, SipCall
 from firmware.sip.capabilities import advertise, unsupported
 from firmware.sip.conference import Bridge
@@ -70,6 +70,23 @@ def tls_context(config: SipConfig) -> ssl.SSLContext | None:
     return context
 
 
+def srtp_mode(config: SipConfig) -> str:
+    """The SRTP mode calls use: SDES keys travel in the SDP, so only over TLS, unless the admin
+    accepts them in clear (`srtp_over_udp`, logged as insecure)."""
+    mode = config.srtp
+    if mode == "off":
+        return mode
+    if config.transport != "tls":
+        if not config.srtp_over_udp:
+            log.warning("SIP: srtp = %r but the keys would travel unencrypted over %s: media "
+                        "stays unencrypted (srtp_over_udp = true to allow it)", mode,
+                        config.transport.upper())
+            return "off"
+        log.warning("SIP: SRTP keys travel unencrypted over %s (srtp_over_udp): anyone who "
+                    "sees the signalling can decrypt the calls", config.transport.upper())
+    return mode
+
+
 class UserAgent:
     name = "sip"
     handles: tuple[type[Action], ...] = (PlaceCall, Answer, Reject, Hangup, Transfer, SendDtmf,
@@ -89,7 +106,7 @@ class UserAgent:
     ) -> None:
         self.config = config
         self.start_delay = start_delay
-        self.audio = Audio(audio_source, audio_sink, rtp_ports)
+        self.audio = Audio(audio_source, audio_sink, rtp_ports, srtp_mode(config))
         self.me = Identity.of(config, display_name)
         self.post: Post = lambda e: None
         self.transport = Transport(("0.0.0.0", 0), self._request, self._stray,
@@ -304,8 +321,10 @@ class UserAgent:
             return
         if req.body.strip():
             try:
-                sdp.parse(req.body)
-            except sdp.SdpError as exc:
+                offer = sdp.parse(req.body)
+                srtp.check_offer(offer.profile, offer.cryptos, self.audio.srtp,
+                                 offer.crypto_problems)
+            except (sdp.SdpError, srtp.SrtpError) as exc:
                 # Nothing in the offer we can play: say so now; the phone never rings for a
                 # call it could not answer (RFC 3261 305 warning: incompatible media).
                 log.info("SIP: INVITE from %s refused with 488: %s", req.get("From")[:60], exc)

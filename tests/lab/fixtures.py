@@ -193,11 +193,13 @@ def peers(lab_dir: Path) -> Iterator[Callable[..., Baresip]]:
     started: list[Baresip] = []
     wav = tone_wav(lab_dir / "tone440.wav", 440.0, 60.0)
 
-    def make(kamailio: Kamailio, user: str, answermode: str = "manual") -> Baresip:
+    def make(kamailio: Kamailio, user: str, answermode: str = "manual",
+             params: str = "") -> Baresip:
         sip, ctrl = peer_ports()
         # On the registrar's own address family: 127.0.0.1, or ::1 beside an IPv6 Kamailio.
         b = Baresip(lab_dir / f"baresip-{user}", user, sip, ctrl, wav, answermode,
-                    proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip).start()
+                    proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip,
+                    params=params).start()
         started.append(b)
         b.registered()
         return b

@@ -285,3 +285,11 @@ def test_every_phone_setting_reaches_the_phone(tmp_path):
         assert getattr(settings, f.name) == getattr(cfg.phone, f.name), f.name
     assert (settings.interdigit_seconds, settings.reject_code) == (7.0, 603)
     assert settings.extension == "101"
+
+
+def test_required_srtp_needs_tls_or_the_admins_word(tmp_path):
+    found = problems(tmp_path, GOOD.replace('[sip]\n', '[sip]\nsrtp = "required"\n', 1))
+    assert any(p.startswith('sip.srtp: "required" needs transport = "tls"') for p in found)
+    cfg = config.load(write(tmp_path, GOOD.replace(
+        '[sip]\n', '[sip]\nsrtp = "required"\nsrtp_over_udp = true\n', 1)))
+    assert cfg.sip.srtp == "required"
