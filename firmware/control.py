@@ -46,10 +46,12 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
             "state": s.call.state,
             "seconds": snapshot.call_seconds(),
             "muted": s.call.muted,
+            "encrypted": s.call.encrypted,
         }
     calls = [
         {"id": c.id, "direction": c.direction, "remote": c.remote, "name": c.name,
-         "state": c.state, "seconds": snapshot.call_seconds(c), "muted": c.muted}
+         "state": c.state, "seconds": snapshot.call_seconds(c), "muted": c.muted,
+         "encrypted": c.encrypted}
         for c in snapshot.calls()
     ]
     doc: dict[str, Any] = {

@@ -152,6 +152,14 @@ class CallAnswered(Event):
 
 
 @dataclass(frozen=True)
+class MediaEncrypted(Event):
+    """The call's media is now encrypted (SRTP agreed in its SDP), or no longer is."""
+
+    call_id: str
+    encrypted: bool
+
+
+@dataclass(frozen=True)
 class CallEnded(Event):
     """A call is gone: the far end hung up, cancelled, or the call failed.
 

@@ -49,6 +49,7 @@ from firmware.events import (
     LogCall,
     LookupCaller,
     MarkDone,
+    MediaEncrypted,
     MessageWaiting,
     NetworkChanged,
     OdooStatusChanged,
@@ -170,6 +171,7 @@ class Call:
     muted: bool = False
     held: bool = False
     held_by_remote: bool = False
+    encrypted: bool = False  # SRTP: the screen shows a lock
     transfer_target: str | None = None
     recall: bool = False  # a held call ringing the phone again after the handset went down
     consult_for: str | None = None  # a consultation: the id of the caller held meanwhile
@@ -1341,6 +1343,17 @@ def odoo_status(step: Step, event: OdooStatusChanged) -> None:
     step.s = replace(step.s, odoo=event.status, odoo_reason=event.reason)
 
 
+def media_encrypted(step: Step, event: MediaEncrypted) -> None:
+    """Whichever call it is (active, held or waiting), it carries the lock from now on."""
+    call = step.s.call
+    if call is not None and call.id == event.call_id:
+        step.s = replace(step.s, call=replace(call, encrypted=event.encrypted))
+        return
+    other = next((c for c in step.s.others if c.id == event.call_id), None)
+    if other is not None:
+        _update_other(step, replace(other, encrypted=event.encrypted))
+
+
 def message_waiting(step: Step, event: MessageWaiting) -> None:
     before = step.s.mwi[0] > 0
     step.s = replace(step.s, mwi=(max(0, event.new), max(0, event.old)))
@@ -1613,6 +1626,7 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
     Row(ANY, ReregisterAsked, (SAME,), reregister_asked, label="register now",
         does="the web page's button"),
     Row(ANY, MessageWaiting, (SAME,), message_waiting, label="voicemail count"),
+    Row(ANY, MediaEncrypted, (SAME,), media_encrypted, label="encrypted media"),
     Row(ANY, QueueUpdated, (SAME,), queue_updated, label="queue"),
     Row(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, label="contacts"),
     Row(ANY, CallerIdentified, (SAME,), caller_identified, label="caller name"),

@@ -11,6 +11,7 @@ from firmware.events import (
     Contact,
     ContactsUpdated,
     HoldChanged,
+    MediaEncrypted,
     OdooStatusChanged,
     OutboxChanged,
     QueueUpdated,
@@ -112,6 +113,12 @@ def in_call() -> Driver:
 def in_call_muted() -> Driver:
     d = in_call()
     d.keys("*", long=True)
+    return d
+
+
+def in_call_encrypted() -> Driver:
+    d = in_call()
+    d.feed(MediaEncrypted("in-1", True))
     return d
 
 
@@ -251,7 +258,8 @@ def status() -> Driver:
 SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
-        calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, on_hold,
+        calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, in_call_encrypted,
+        on_hold,
         call_waiting, two_calls, recall, consulting, conference,
         transfer_empty, transfer, forward, transfer_failed, queue, queue_empty,
         queue_unavailable, queue_call, done_prompt, remove_prompt, recent, menu, status)

@@ -25,6 +25,7 @@ from firmware.events import (
     DtmfReceived,
     Event,
     HoldChanged,
+    MediaEncrypted,
     TransferFailed,
     TransferSucceeded,
 )
@@ -154,8 +155,8 @@ class SipCall:
 
     def _take_offer(self, media: sdp.Media) -> sdp.Media:
         try:
-            self.rtp.srtp = self.srtp.on_offer(media.profile, media.cryptos,
-                                               media.crypto_problems)
+            self._secure(self.srtp.on_offer(media.profile, media.cryptos,
+                                            media.crypto_problems))
         except srtp.SrtpError as exc:
             raise sdp.SdpError(str(exc)) from None
         return media
@@ -164,10 +165,17 @@ class SipCall:
         """Their answer to our offer, its key taken (SdpError when the mode refuses it)."""
         media = sdp.parse(body)
         try:
-            self.rtp.srtp = self.srtp.on_answer(media.cryptos)
+            self._secure(self.srtp.on_answer(media.cryptos))
         except srtp.SrtpError as exc:
             raise sdp.SdpError(str(exc)) from None
         return media
+
+    def _secure(self, context: srtp.Context | None) -> None:
+        """The media's SRTP context from now on; the phone hears when that changes."""
+        was = self.rtp.srtp is not None
+        self.rtp.srtp = context
+        if (context is not None) != was:
+            self.post(MediaEncrypted(self.phone_id, context is not None))
 
     def _dtmf(self, digit: str) -> None:
         self.post(DtmfReceived(self.phone_id, digit))

@@ -111,8 +111,33 @@ def _read_char(lines: object, cell_w: int, cell_h: int, base_x: int,
     return code, Glyph(width=advance, image=image)
 
 
+# Signs the font lacks, drawn here in its 6x10 cell ("#" = lit).
+EXTRA = {
+    0x1F512: (  # a padlock: the call's media is encrypted
+        "......",
+        "..##..",
+        ".#..#.",
+        ".#..#.",
+        "######",
+        "###.##",
+        "###.##",
+        "######",
+        "......",
+        "......",
+    ),
+}
+
+
 @cache
 def default_font() -> BitmapFont:
-    """The 6x10 font of the display (parsed once)."""
+    """The 6x10 font of the display (parsed once), with the signs of EXTRA."""
     text = resources.files("firmware.ui").joinpath("fonts/6x10.bdf").read_text("ascii")
-    return parse_bdf(text)
+    font = parse_bdf(text)
+    for code, rows in EXTRA.items():
+        image = Image.new("1", (font.width, font.height), 0)
+        for y, row in enumerate(rows):
+            for x, pixel in enumerate(row):
+                if pixel == "#":
+                    image.putpixel((x, y), 1)
+        font.glyphs[code] = Glyph(width=font.width, image=image)
+    return font

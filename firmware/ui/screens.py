@@ -77,6 +77,9 @@ def problem_text(part: str, message: str) -> str:
     return message if message.lower().startswith(part.lower()) else f"{part}: {message}"
 
 
+LOCK = "\U0001F512"  # drawn by fonts.py's own glyph (the 6x10 font has none)
+
+
 def _header(left: str, right: str) -> Row:
     room = COLUMNS - len(right) - (1 if right else 0)
     return Row(_fit(left, room).ljust(room) + (" " + right if right else ""), inverse=True)
@@ -328,6 +331,8 @@ def _in_call(snap: Snapshot) -> list[Row]:
     else:
         hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
     title = "Conference" if call.conference else "In call"
+    if call.encrypted:
+        title += " " + LOCK  # the media is encrypted (SRTP)
     return [_header(title, _duration(snap.call_seconds())), *_content(rows), Row(hints)]
 
 

@@ -68,6 +68,7 @@ def test_an_srtp_call_in_and_one_out_both_hear_and_the_wire_carries_no_clear_aud
         heard_both_ways(phone, bob)
         [call] = phone.account.calls.values()
         assert call.rtp.srtp is not None and call.srtp.profile == "RTP/SAVP"
+        phone.until(lambda s: s.call is not None and s.call.encrypted, "the lock on screen")
         bob.command("hangup")
         phone.until(lambda s: s.call is None, "the call gone")
         phone.replace()
@@ -87,6 +88,7 @@ def test_an_srtp_call_in_and_one_out_both_hear_and_the_wire_carries_no_clear_aud
         heard_both_ways(phone, carol)
         [call] = phone.account.calls.values()
         assert call.rtp.srtp is not None and call.srtp.profile == "RTP/AVP"  # best effort
+        assert phone.state.call is not None and phone.state.call.encrypted
         phone.replace()
         phone.until(lambda s: s.call is None, "the call gone")
     peer_heard_us(carol)
@@ -104,6 +106,7 @@ def test_the_control_call_in_clear_is_what_the_wire_check_would_catch(
         phone.lift()
         phone.until(lambda s: s.call is not None and s.call.state == "connected", "connected")
         heard_both_ways(phone, bob)
+        assert phone.state.call is not None and not phone.state.call.encrypted
         phone.replace()
         phone.until(lambda s: s.call is None, "the call gone")
     assert clear_audio(wire.rtp(0)) > 0.7

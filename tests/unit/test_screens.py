@@ -180,6 +180,13 @@ def test_two_calls_show_who_is_active_who_waits_and_who_is_held_for_how_long():
     assert text("recall")[5] == "Lift:resume C:end"
 
 
+def test_encrypted_media_shows_a_lock_beside_the_title():
+    assert text("in_call_encrypted")[0].startswith("In call \U0001F512")
+    assert not text("in_call")[0].startswith("In call \U0001F512")
+    lock = screens.render(SCENARIOS["in_call_encrypted"]().phone.snapshot()).crop((48, 0, 54, 10))
+    assert 12 <= sum(1 for p in lock.getdata() if not p) <= 30  # drawn dark on the lit header
+
+
 def test_a_conference_names_both_parties():
     assert text("conference")[0].startswith("Conference")
     assert text("conference")[1:3] == ["Brasserie De Koning", "+ Zoë Dupont"]
