@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,10 +81,22 @@ def stop(server: Server) -> None:
     server.proc.wait(timeout=5)
 
 
-def phone(tmp_path: Path, server: Server, kamailio: Kamailio) -> Desk:
+def phone(tmp_path: Path, server: Server, kamailio: Kamailio, **sections: object) -> Desk:
     """A phone registered with the lab's Kamailio (the idle screen shows its name only then)."""
     return start(tmp_path, env={"DESKPHONE_MAC": MAC}, sip=lab_sip(kamailio.port),
-                 provisioning={"url": server.url, "ca_file": str(server.ca)})
+                 provisioning={"url": server.url, "ca_file": str(server.ca)}, **sections)
+
+
+COOKIE = [""]
+
+
+def status_page(port: int) -> str:
+    """The web page's status (loopback: no password), keeping its session cookie."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+        cookie = reply.headers.get("Set-Cookie", "")
+        if cookie:
+            COOKIE[0] = cookie.split(";", 1)[0]
+        return str(reply.read().decode())
 
 
 def record(tmp_path: Path) -> dict[str, object]:
@@ -100,7 +114,8 @@ def test_the_phones_own_file_wins_over_the_default_and_a_restart_applies_them(
     server = https()
     server.put("default.toml", '[phone]\nname = "Office phone"\nregion = "FR"\n')
     server.put(OWN, '[phone]\nname = "Reception"\n')
-    desk = phone(tmp_path, server, kamailio)
+    web = free_port()
+    desk = phone(tmp_path, server, kamailio, admin={"listen": f"127.0.0.1:{web}"})
     try:
         screen_says(desk, "Reception")  # the phone's own file, after a restart by itself
         layer = (tmp_path / "provisioned.toml").read_text()
@@ -115,6 +130,17 @@ def test_the_phones_own_file_wins_over_the_default_and_a_restart_applies_them(
         wait_for(lambda: record(tmp_path)["result"] == "unchanged", what="the second fetch")
         assert log.count("provisioning: restarting") == 1
         assert f"GET /phones/{OWN} 200" in server.requests()
+        # The status page says where the settings came from, and fetches again on request.
+        page = status_page(web)
+        assert f"unchanged from {server.url}/default.toml and {server.url}/{OWN}" in page
+        assert "provisioned.toml" in page
+        asked = len(server.requests())
+        form = re.search(r'action="/provision".*?name="csrf" value="([^"]+)"', page)
+        assert form is not None
+        urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{web}/provision", data=f"csrf={form.group(1)}".encode(),
+            headers={"Cookie": COOKIE[0]}), timeout=5)
+        wait_for(lambda: len(server.requests()) >= asked + 2, what="a fetch on request")
     finally:
         desk.stop()
 
@@ -137,6 +163,13 @@ def test_a_broken_or_wrong_file_is_not_applied_and_the_server_down_at_boot_keeps
         assert OWN in str(rec["detail"]) and "line 2" in str(rec["detail"])
         assert (tmp_path / "provisioned.toml").read_text() == good
         screen_says(desk, "Reception")
+
+        server.put(OWN, "# " + "x" * 300_000 + "\n")  # not a config file's size
+        desk.stop()
+        desk.restart().api_up()
+        wait_for(lambda: "larger than 256 KiB" in str(record(tmp_path).get("detail")),
+                 what="the oversized file refused")
+        assert (tmp_path / "provisioned.toml").read_text() == good
 
         server.put(OWN, '[phone]\nname = 42\nring_timeout_seconds = 1\n')  # wrong type, range
         desk.stop()
