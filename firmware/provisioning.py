@@ -190,7 +190,9 @@ class Provisioner:
             self._stopped = True
             self._cond.notify()
         if self._thread is not None:
-            self._thread.join(timeout=TIMEOUT + 1)
+            # A fetch in flight ends by its own time limit; the phone does not wait for it
+            # (nothing is written until a fetch is whole and checked).
+            self._thread.join(timeout=1.0)
             self._thread = None
 
     def _run(self) -> None:
