@@ -250,8 +250,9 @@ def rss_kib() -> int:
     return 0
 
 
-def call_cost(seconds: float, stock: bool) -> tuple[float, int]:
-    """CPU s/min and RSS growth (KiB) of a two-way call, both ends here."""
+def call_cost(seconds: float, stock: bool, secure: bool = False) -> tuple[float, int]:
+    """CPU s/min and RSS growth (KiB) of a two-way call, both ends here (`secure`: SRTP with
+    AES_CM_128_HMAC_SHA1_80 both ways, as a call with `[sip] srtp` agreed)."""
     before_rss = rss_kib()
     t0 = resource.getrusage(resource.RUSAGE_SELF)
     if stock:
@@ -289,6 +290,11 @@ def call_cost(seconds: float, stock: bool) -> tuple[float, int]:
         a = RtpSession("127.0.0.1", mic, lambda p: None, lambda d: None, (45100, 45499))
         b = RtpSession("127.0.0.1", mic, lambda p: None, lambda d: None, (45500, 45999))
         pa, pb = a.open(), b.open()
+        if secure:
+            from firmware.sip import srtp
+
+            ka, kb = srtp.offer(srtp.SUITES[:1])[0], srtp.offer(srtp.SUITES[:1])[0]
+            a.srtp, b.srtp = srtp.Context(ka, kb), srtp.Context(kb, ka)
         a.start("127.0.0.1", pb, 0, 101)
         b.start("127.0.0.1", pa, 0, 101)
         time.sleep(seconds)
@@ -348,9 +354,11 @@ def report_latency() -> None:
 def report_call(seconds: float) -> None:
     print(f"\n| two-way call, {seconds:.0f} s, both ends in one process | CPU s/min | "
           f"RSS growth KiB |\n|---|---|---|")
-    for name, stock_path in (("ours", False), ("pyVoIP 2.0.0a4 RTPClient", True)):
-        cpu, rss = call_cost(seconds, stock_path)
-        print(f"| {name} | {cpu:.2f} | {rss:+d} |")
+    for name, stock_path, secure in (("ours", False, False),
+                                     ("ours with SRTP (AES_CM_128_HMAC_SHA1_80)", False, True),
+                                     ("pyVoIP 2.0.0a4 RTPClient", True, False)):
+        cpu, rss = call_cost(seconds, stock_path, secure)
+        print(f"| {name} | {cpu:.2f} | {rss:+d} |", flush=True)
 
 
 if __name__ == "__main__":
