@@ -134,9 +134,10 @@ class ConfigForm:
             section = merged.get(f.section, {})
             key = f.key if f.key in section or not f.secret else f"{f.key}_file"
             if f.secret:
-                text = (posted or {}).get(f.name, "") if posted else ""
+                # A secret's file is shown by name; a secret itself never, not even one just
+                # typed into a form that was refused (it is typed again).
                 shown = section.get(f"{f.key}_file", "")
-                out.append(Row(f, text_of(shown) if f"{f.key}_file" in section else text,
+                out.append(Row(f, text_of(shown) if f"{f.key}_file" in section else "",
                                where.get(f"{f.section}.{key}", "default"),
                                tuple(by_field.pop(f.name, ())),
                                secret_set=f.key in section or f"{f.key}_file" in section))

@@ -132,6 +132,10 @@ def test_a_password_box_left_empty_keeps_the_secret_and_a_typed_one_replaces_it(
     assert form.edit(posted) == ({}, [])
     layer, problems = form.edit({**posted, "sip.password": "new-secret"})
     assert problems == [] and layer == {"sip": {"password": "new-secret"}}
+    # Refused for another box: the typed password is not sent back in the page.
+    _, problems = form.edit({**posted, "sip.password": "typed-secret", "phone.region": "XX"})
+    assert problems and all(r.text != "typed-secret" for r in form.rows(
+        {**posted, "sip.password": "typed-secret", "phone.region": "XX"}, problems))
     form.apply(layer)
     assert config.load(p).sip.password.reveal() == "new-secret"
     assert "new-secret" not in config.render(config.load(p))
