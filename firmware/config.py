@@ -710,9 +710,7 @@ def load(path: Path, *, with_layers: bool = True) -> Config:
 def layered(raw: dict[str, Any], path: Path) -> tuple[list[layers.Doc], list[str], list[str]]:
     """The upper layers of the file `raw` was read from: (documents, their paths, warnings
     about those that cannot be read)."""
-    phone = raw.get("phone")
-    configured = phone.get("state_dir") if isinstance(phone, dict) else None
-    directory = state_dir_of(configured if isinstance(configured, str) else "", str(path))
+    directory = _raw_state_dir(raw, path)
     stack: list[layers.Doc] = []
     used: list[str] = []
     warnings: list[str] = []
@@ -742,9 +740,14 @@ def provisioning_of(path: Path) -> tuple[ProvisioningConfig, Path] | None:
     settings = _read(section, raw, problems, path.parent)
     if problems or settings is None:
         return None
+    return settings, _raw_state_dir(raw, path)
+
+
+def _raw_state_dir(raw: dict[str, Any], path: Path) -> Path:
+    """The state directory a file names, read before the file is known to be valid."""
     phone = raw.get("phone")
     configured = phone.get("state_dir") if isinstance(phone, dict) else None
-    return settings, state_dir_of(configured if isinstance(configured, str) else "", str(path))
+    return state_dir_of(configured if isinstance(configured, str) else "", str(path))
 
 
 def read_raw(path: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware.layers import value_text
 from tests.helpers import free_port, http, wait_for
 
 Section = Mapping[str, Any]
@@ -55,20 +56,9 @@ def toml(sections: Mapping[str, Section | None]) -> str:
         if values is None:
             continue
         out.append(f"[{name}]")
-        out += [f"{key} = {_value(v)}" for key, v in values.items() if v is not None]
+        out += [f"{key} = {value_text(v)}" for key, v in values.items() if v is not None]
         out.append("")
     return "\n".join(out)
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    text = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
 
 
 def write_config(tmp_path: Path, *, sip: Section | None = None, phone: Section | None = None,
