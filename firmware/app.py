@@ -36,17 +36,20 @@ def settings_from(config: Config) -> Settings:
 def make_audio(config: Config, device: bool = False) -> NullAudio:
     """The `[audio]` backend: null (nothing), wav (files) or pyaudio (sound cards by name);
     auto is pyaudio on the `device` (`deskphone run`), null in the simulator."""
-    from firmware.hw.audio import AudioEngine, PyAudioBackend, WavBackend
+    from firmware.hw.audio import RATE, WIDE, AudioEngine, PyAudioBackend, WavBackend
 
     a = config.audio
     backend = a.backend if a.backend != "auto" else ("pyaudio" if device else "null")
+    # The handset's rate: 16 kHz on a phone that may speak wideband G.722, so such a call is
+    # never resampled; 8 kHz on a G.711-only one, so none of its calls is.
+    rate = WIDE if "G722" in config.sip.codecs else RATE
     if backend == "wav":
         return AudioEngine(WavBackend(a.mic, a.ear), region=config.phone.region)
     if backend == "pyaudio":
-        ringer = PyAudioBackend(a.ringer, capture=False) if a.ringer else None
-        return AudioEngine(PyAudioBackend(a.handset or "default"), ringer,
+        ringer = PyAudioBackend(a.ringer, capture=False, rate=rate) if a.ringer else None
+        return AudioEngine(PyAudioBackend(a.handset or "default", rate=rate), ringer,
                            region=config.phone.region)
-    return NullAudio()
+    return NullAudio(rate)
 
 
 def hardware(config: Config) -> tuple[list[Adapter], list[ScreenSink]]:
@@ -133,7 +136,7 @@ def build(
         NetworkMonitor(config.sip.server, config.sip.port or 5060),
         audio,
         UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name,
-                  start_delay=sip_delay),
+                  start_delay=sip_delay, audio_rate=audio.rate),
     ]
     if config.odoo is None:
         adapters.append(NoOdoo("off"))

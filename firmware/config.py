@@ -350,6 +350,22 @@ DISPLAYS = (*PANELS, *EMULATORS, "dummy", "none")
 """Every `[hardware] display`: a panel, an emulator, luma's in-memory dummy, or no screen."""
 
 
+CODECS_DEFAULT = ("G722", "PCMU", "PCMA")
+"""`[sip] codecs` unless set: wideband first, as Yealink and Snom phones offer them."""
+
+
+def _codec_list(value: list[Any]) -> str | None:
+    known = ", ".join(f'"{c}"' for c in CODECS_DEFAULT)
+    if not value:
+        return f"must name at least one of {known}"
+    for name in value:
+        if name not in CODECS_DEFAULT:
+            return f"{name!r} is not a codec the phone has (it has {known})"
+    if len(set(value)) != len(value):
+        return "names a codec twice"
+    return None
+
+
 def _sip_from_odoo(doc: dict[str, Any]) -> bool:
     odoo = doc.get("odoo")
     return isinstance(odoo, dict) and odoo.get("sip_from_odoo") is True
@@ -397,6 +413,9 @@ class SipConfig:
     tls_ca_file: str = setting("", check=_non_empty, example="/etc/deskphone/pbx-ca.pem",
                                commented=True,
                                help="a CA for a PBX with a private certificate")
+    codecs: tuple[str, ...] = setting(CODECS_DEFAULT, check=_codec_list,
+                                      help='audio codecs, best first: "G722" (wideband, "HD"), '
+                                           '"PCMU", "PCMA"')
     srtp: str = setting("off", choices=("off", "optional", "required"),
                         help='encrypt calls\' media (SRTP, keys in SDP): "optional" offers it '
                              'and takes it, "required" refuses calls without it')

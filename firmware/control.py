@@ -47,11 +47,12 @@ def state_document(snapshot: Snapshot, lines: tuple[str, ...] | list[str]) -> di
             "seconds": snapshot.call_seconds(),
             "muted": s.call.muted,
             "encrypted": s.call.encrypted,
+            "codec": s.call.codec,
         }
     calls = [
         {"id": c.id, "direction": c.direction, "remote": c.remote, "name": c.name,
          "state": c.state, "seconds": snapshot.call_seconds(c), "muted": c.muted,
-         "encrypted": c.encrypted}
+         "encrypted": c.encrypted, "codec": c.codec}
         for c in snapshot.calls()
     ]
     doc: dict[str, Any] = {

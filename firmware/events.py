@@ -160,6 +160,15 @@ class MediaEncrypted(Event):
 
 
 @dataclass(frozen=True)
+class MediaCodec(Event):
+    """The codec the call's media uses from now on (its SDP's answer): "G722" is wideband."""
+
+    call_id: str
+    codec: str
+    wideband: bool
+
+
+@dataclass(frozen=True)
 class CallEnded(Event):
     """A call is gone: the far end hung up, cancelled, or the call failed.
 

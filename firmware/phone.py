@@ -49,6 +49,7 @@ from firmware.events import (
     LogCall,
     LookupCaller,
     MarkDone,
+    MediaCodec,
     MediaEncrypted,
     MessageWaiting,
     NetworkChanged,
@@ -172,6 +173,8 @@ class Call:
     held: bool = False
     held_by_remote: bool = False
     encrypted: bool = False  # SRTP: the screen shows a lock
+    codec: str = ""  # of its media, once agreed
+    wideband: bool = False  # G.722: the screen shows "HD"
     transfer_target: str | None = None
     recall: bool = False  # a held call ringing the phone again after the handset went down
     consult_for: str | None = None  # a consultation: the id of the caller held meanwhile
@@ -1345,13 +1348,22 @@ def odoo_status(step: Step, event: OdooStatusChanged) -> None:
 
 def media_encrypted(step: Step, event: MediaEncrypted) -> None:
     """Whichever call it is (active, held or waiting), it carries the lock from now on."""
+    _update_call(step, event.call_id, encrypted=event.encrypted)
+
+
+def media_codec(step: Step, event: MediaCodec) -> None:
+    """Whichever call it is, its codec (and "HD" for a wideband one) from now on."""
+    _update_call(step, event.call_id, codec=event.codec, wideband=event.wideband)
+
+
+def _update_call(step: Step, call_id: str, **changes: Any) -> None:
     call = step.s.call
-    if call is not None and call.id == event.call_id:
-        step.s = replace(step.s, call=replace(call, encrypted=event.encrypted))
+    if call is not None and call.id == call_id:
+        step.s = replace(step.s, call=replace(call, **changes))
         return
-    other = next((c for c in step.s.others if c.id == event.call_id), None)
+    other = next((c for c in step.s.others if c.id == call_id), None)
     if other is not None:
-        _update_other(step, replace(other, encrypted=event.encrypted))
+        _update_other(step, replace(other, **changes))
 
 
 def message_waiting(step: Step, event: MessageWaiting) -> None:
@@ -1627,6 +1639,7 @@ TRANSITIONS: tuple[Transition[Any], ...] = (
         does="the web page's button"),
     Row(ANY, MessageWaiting, (SAME,), message_waiting, label="voicemail count"),
     Row(ANY, MediaEncrypted, (SAME,), media_encrypted, label="encrypted media"),
+    Row(ANY, MediaCodec, (SAME,), media_codec, label="codec agreed"),
     Row(ANY, QueueUpdated, (SAME,), queue_updated, label="queue"),
     Row(ANY, ContactsUpdated, (SAME, DIALING), contacts_updated, label="contacts"),
     Row(ANY, CallerIdentified, (SAME,), caller_identified, label="caller name"),

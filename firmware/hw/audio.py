@@ -5,12 +5,14 @@ earpiece (call audio from RTP, or the call-progress tone, or the ringtone) and c
 microphone for RTP, and the three backends of DESIGN.md:
 - `null`: no device; remembers what it was asked (the simulator's default and most tests);
 - `wav`: the microphone is a WAV file (silence after its end), the earpiece a WAV file written
-  in real time and closed cleanly on stop (tests and demos);
+  in real time at the microphone file's rate and closed cleanly on stop (tests and demos);
 - `pyaudio`: the handset (and optionally a separate ringer) sound card by name, 20 ms frames, a
   clear error naming a device that is missing or busy, and recovery when a USB card is unplugged
   and plugged back. ALSA's and JACK's start-up chatter is silenced.
-Never touches: SIP or the phone's state. RTP calls `source()` and `sink()` from its own thread;
-`execute` only swaps which tone plays and returns at once.
+Everything runs at one rate, the handset's (`rate`): 16 kHz when the phone may speak wideband
+G.722, 8 kHz otherwise, or the wav backend's file; the RTP session converts a call whose codec
+samples at another rate. Never touches: SIP or the phone's state. RTP calls `source()` and
+`sink()` from its own thread; `execute` only swaps which tone plays and returns at once.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from firmware.pcm import mix
 
 log = logging.getLogger("audio")
 
-RATE = 8000
-FRAME_BYTES = FRAME * 2
+RATE = 8000  # narrowband; WIDE for a phone that may speak G.722
+WIDE = 16000
+FRAME_BYTES = FRAME * 2  # at RATE
 SILENCE = bytes(FRAME_BYTES)
-FRAME_SECONDS = FRAME / RATE
+FRAME_SECONDS = 0.02
 
 
 class AudioError(RuntimeError):
@@ -43,6 +46,8 @@ class AudioError(RuntimeError):
 
 
 class Backend(Protocol):
+    rate: int
+
     def open(self) -> None: ...
 
     def write(self, pcm: bytes) -> None: ...
@@ -58,7 +63,9 @@ class NullAudio:
     name = "audio"
     handles: tuple[type[Action], ...] = (PlayTone, Ring, SetMute)
 
-    def __init__(self) -> None:
+    def __init__(self, rate: int = RATE) -> None:
+        self.rate = rate  # of every frame source() gives and sink() takes
+        self.silence = bytes(rate // 50 * 2)
         self.tone: str | None = None
         self.ringing = False
         self.history: list[Action] = []
@@ -76,8 +83,8 @@ class NullAudio:
             log.debug("ringer %s", "on" if action.on else "off")
 
     def source(self) -> bytes:
-        """The microphone's next 20 ms (8 kHz, 16-bit): silence."""
-        return SILENCE
+        """The microphone's next 20 ms (at `rate`, 16-bit): silence."""
+        return self.silence
 
     def sink(self, pcm: bytes) -> None:
         """The earpiece takes 20 ms of call audio: dropped."""
@@ -92,7 +99,9 @@ class AudioEngine(NullAudio):
 
     def __init__(self, handset: Backend, ringer: Backend | None = None,
                  region: str | None = None) -> None:
-        super().__init__()
+        super().__init__(handset.rate)
+        if ringer is not None:
+            ringer.rate = handset.rate
         self.handset = handset
         self.ringer = ringer
         self.region = region
@@ -127,22 +136,24 @@ class AudioEngine(NullAudio):
     def execute(self, action: Action) -> None:
         super().execute(action)
         if isinstance(action, PlayTone):
-            self._tone = ToneGenerator(plan(action.tone, self.region)) if action.tone else None
+            self._tone = ToneGenerator(plan(action.tone, self.region), self.rate) \
+                if action.tone else None
         elif isinstance(action, Ring):
-            self._ring = ToneGenerator(plan("ringtone", self.region)) if action.on else None
+            self._ring = ToneGenerator(plan("ringtone", self.region), self.rate) \
+                if action.on else None
 
     def source(self) -> bytes:
         # Same two-frame slack as the earpiece, for the same two clocks the other way round.
         if not self._mic_primed:
             if len(self.mic_frames) < 2:
-                return SILENCE
+                return self.silence
             self._mic_primed = True
         try:
             return self.mic_frames.popleft()
         except IndexError:
             self._mic_primed = False
             self.underruns += 1
-            return SILENCE
+            return self.silence
 
     def sink(self, pcm: bytes) -> None:
         self.call_frames.append(pcm)
@@ -195,9 +206,9 @@ class AudioEngine(NullAudio):
             ear = tone if ear is None else mix(ear, tone)
         if ring is not None and self.ringer is None:
             ear = ring if ear is None else mix(ear, ring)
-        self._io("handset", self.handset, ear or SILENCE, capture=True)
+        self._io("handset", self.handset, ear or self.silence, capture=True)
         if self.ringer is not None:
-            self._io("ringer", self.ringer, ring or SILENCE, capture=False)
+            self._io("ringer", self.ringer, ring or self.silence, capture=False)
         self.frames += 1
 
     def _io(self, label: str, dev: Backend, pcm: bytes, capture: bool) -> None:
@@ -233,13 +244,20 @@ class AudioEngine(NullAudio):
 
 
 class WavBackend:
-    """The microphone is a WAV (8 kHz mono 16-bit), the earpiece a WAV written as it plays."""
+    """The microphone is a WAV (8 or 16 kHz mono 16-bit), the earpiece a WAV written as it plays
+    at the microphone file's rate (the engine's)."""
 
     def __init__(self, mic: str | Path | None, ear: str | Path | None) -> None:
         self.mic_path = Path(mic) if mic else None
         self.ear_path = Path(ear) if ear else None
         self._mic: wave.Wave_read | None = None
         self._ear: wave.Wave_write | None = None
+        self.rate = RATE
+        if self.mic_path is not None:
+            with contextlib.suppress(OSError, wave.Error, EOFError), \
+                    wave.open(str(self.mic_path), "rb") as w:
+                self.rate = w.getframerate()  # open() says what is wrong with a bad file
+        self._frame = self.rate // 50
 
     def open(self) -> None:
         if self.mic_path is not None:
@@ -248,17 +266,18 @@ class WavBackend:
             except (OSError, wave.Error, EOFError) as exc:
                 raise AudioError(f"audio: cannot read the microphone file {self.mic_path}: "
                                  f"{exc}") from exc
-            if (mic.getframerate(), mic.getnchannels(), mic.getsampwidth()) != (RATE, 1, 2):
+            if mic.getframerate() not in (RATE, WIDE) or \
+                    (mic.getnchannels(), mic.getsampwidth()) != (1, 2):
                 mic.close()
-                raise AudioError(f"audio: {self.mic_path} must be 8000 Hz mono 16-bit "
-                                 f"(sox in.wav -r 8000 -c 1 -b 16 out.wav)")
+                raise AudioError(f"audio: {self.mic_path} must be 8000 or 16000 Hz mono "
+                                 f"16-bit (sox in.wav -r 16000 -c 1 -b 16 out.wav)")
             self._mic = mic
         if self.ear_path is not None:
             self.ear_path.parent.mkdir(parents=True, exist_ok=True)
             ear = wave.open(str(self.ear_path), "wb")  # noqa: SIM115 (closed in close())
             ear.setnchannels(1)
             ear.setsampwidth(2)
-            ear.setframerate(RATE)
+            ear.setframerate(self.rate)
             self._ear = ear
 
     def write(self, pcm: bytes) -> None:
@@ -267,9 +286,9 @@ class WavBackend:
 
     def read(self) -> bytes:
         if self._mic is None:
-            return SILENCE
-        data = self._mic.readframes(FRAME)
-        return data + bytes(FRAME_BYTES - len(data))  # silence after the end
+            return bytes(self._frame * 2)
+        data = self._mic.readframes(self._frame)
+        return data + bytes(self._frame * 2 - len(data))  # silence after the end
 
     def close(self) -> None:
         if self._mic is not None:
@@ -312,9 +331,12 @@ def silence_alsa() -> None:
 class PyAudioBackend:
     """One sound card through PortAudio: output (and input, for the handset) by device name."""
 
-    def __init__(self, device: str, capture: bool = True) -> None:
+    def __init__(self, device: str, capture: bool = True, rate: int = RATE) -> None:
         self.device = device
         self.capture = capture
+        # PortAudio opens the card at this rate; ALSA's plug layer (the "default" device and
+        # plughw) converts when the card cannot do it itself.
+        self.rate = rate
         self._pa: Any = None
         self._out: Any = None
         self._in: Any = None
@@ -339,14 +361,14 @@ class PyAudioBackend:
         self._pa = pyaudio.PyAudio()
         try:
             out = self._find(self._pa, True)
-            self._out = self._pa.open(format=pyaudio.paInt16, channels=1, rate=RATE,
+            self._out = self._pa.open(format=pyaudio.paInt16, channels=1, rate=self.rate,
                                       output=True, output_device_index=out,
-                                      frames_per_buffer=FRAME)
+                                      frames_per_buffer=self.rate // 50)
             if self.capture:
                 inp = self._find(self._pa, False)
-                self._in = self._pa.open(format=pyaudio.paInt16, channels=1, rate=RATE,
+                self._in = self._pa.open(format=pyaudio.paInt16, channels=1, rate=self.rate,
                                          input=True, input_device_index=inp,
-                                         frames_per_buffer=FRAME)
+                                         frames_per_buffer=self.rate // 50)
         except AudioError:
             self.close()
             raise
@@ -362,8 +384,8 @@ class PyAudioBackend:
 
     def read(self) -> bytes:
         if self._in is None:
-            return SILENCE
-        data = self._in.read(FRAME, exception_on_overflow=False)
+            return bytes(self.rate // 50 * 2)
+        data = self._in.read(self.rate // 50, exception_on_overflow=False)
         return bytes(data)
 
     def close(self) -> None:

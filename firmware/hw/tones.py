@@ -1,4 +1,5 @@
-"""Call-progress tones and the ringtone, as 20 ms frames of 16-bit PCM at 8 kHz.
+"""Call-progress tones and the ringtone, as 20 ms frames of 16-bit PCM at the handset's rate
+(8 or 16 kHz).
 
 Owns: the tone plans of each region (ITU-T E.180 and its supplement: frequencies in Hz, cadence
 in seconds on/off), and a `ToneGenerator` that plays one plan frame by frame with a continuous
@@ -11,8 +12,8 @@ import math
 import struct
 from dataclasses import dataclass
 
-RATE = 8000
-FRAME = 160  # samples per 20 ms
+RATE = 8000  # the default rate
+FRAME = 160  # samples per 20 ms at RATE
 LEVEL = 0.1  # about -20 dBFS per tone: comfortable in an earpiece
 
 
@@ -61,8 +62,10 @@ class ToneGenerator:
     """One tone, frame after frame. Dual tones are summed; the ringtone alternates its two
     frequencies every 50 ms (a warble, like a desk phone's ringer), the others play together."""
 
-    def __init__(self, p: Plan) -> None:
+    def __init__(self, p: Plan, rate: int = RATE) -> None:
         self.plan = p
+        self.rate = rate
+        self.frame_samples = rate // 50
         self.sample = 0
         self.phases = [0.0] * len(p.freqs)
 
@@ -81,8 +84,9 @@ class ToneGenerator:
         out = []
         warble = self.plan is RINGTONE
         amp = self.plan.level * 32767 / (1 if warble else len(self.plan.freqs))
-        for _ in range(FRAME):
-            t = self.sample / RATE
+        rate = self.rate
+        for _ in range(self.frame_samples):
+            t = self.sample / rate
             value = 0.0
             if self._on(t):
                 if warble:
@@ -91,7 +95,7 @@ class ToneGenerator:
                 else:
                     value = sum(math.sin(p) for p in self.phases)
             for i, f in enumerate(self.plan.freqs):
-                self.phases[i] = (self.phases[i] + 2 * math.pi * f / RATE) % (2 * math.pi)
+                self.phases[i] = (self.phases[i] + 2 * math.pi * f / rate) % (2 * math.pi)
             out.append(int(amp * value))
             self.sample += 1
-        return struct.pack(f"<{FRAME}h", *out)
+        return struct.pack(f"<{len(out)}h", *out)

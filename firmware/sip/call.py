@@ -25,11 +25,12 @@ from firmware.events import (
     DtmfReceived,
     Event,
     HoldChanged,
+    MediaCodec,
     MediaEncrypted,
     TransferFailed,
     TransferSucceeded,
 )
-from firmware.sip import sdp, srtp
+from firmware.sip import codecs, sdp, srtp
 from firmware.sip.capabilities import ALLOW, SUPPORTED, advertise, option_tags
 from firmware.sip.identity import Identity
 from firmware.sip.media import RtpSession
@@ -80,6 +81,8 @@ class Audio:
     sink: Callable[[bytes], None]
     ports: tuple[int, int] = (20000, 20999)
     srtp: str = "off"  # the effective [sip] srtp: "off" | "optional" | "required"
+    codecs: tuple[int, ...] = (9, 0, 8)  # payload types of [sip] codecs, best first
+    rate: int = 8000  # the handset's audio rate: what source() gives and sink() takes
 
 
 class SipCall:
@@ -134,8 +137,11 @@ class SipCall:
         self.retried_422 = False
         self.sdp_version = 1
         self.session = sdp.session_id()
-        self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports)
+        self.audio = audio
+        self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports,
+                              audio_rate=audio.rate)
         self.srtp = srtp.Negotiation(audio.srtp)
+        self.codec_told = ""
         self.started = time.monotonic()
 
     def post(self, event: Event) -> None:
@@ -146,12 +152,13 @@ class SipCall:
     def _sdp(self, port: int, **kw: Any) -> bytes:
         """Our SDP (offer or answer) on `port`, with the crypto line(s) the call's SRTP mode
         and the negotiation so far call for."""
+        kw.setdefault("codecs", self.audio.codecs)
         return sdp.build(self.me.media_ip, port, self.session, self.sdp_version,
                          profile=self.srtp.profile, cryptos=self.srtp.lines(), **kw)
 
     def _offer_media(self, body: bytes) -> sdp.Media:
         """Their offer, its keys taken (SdpError when it cannot be answered: 488)."""
-        return self._take_offer(sdp.parse(body))
+        return self._take_offer(sdp.parse(body, self.audio.codecs, offer=True))
 
     def _take_offer(self, media: sdp.Media) -> sdp.Media:
         try:
@@ -163,7 +170,7 @@ class SipCall:
 
     def _answer_media(self, body: bytes) -> sdp.Media:
         """Their answer to our offer, its key taken (SdpError when the mode refuses it)."""
-        media = sdp.parse(body)
+        media = sdp.parse(body, self.audio.codecs)
         try:
             self._secure(self.srtp.on_answer(media.cryptos))
         except srtp.SrtpError as exc:
@@ -176,6 +183,14 @@ class SipCall:
         self.rtp.srtp = context
         if (context is not None) != was:
             self.post(MediaEncrypted(self.phone_id, context is not None))
+
+    def _codec_now(self) -> None:
+        """The phone hears the media's codec when it is agreed or changes."""
+        codec = codecs.BY_PT[self.rtp.codec]
+        if codec.name != self.codec_told:
+            self.codec_told = codec.name
+            log.info("call %s: %s audio", self.call_id, codec.name)
+            self.post(MediaCodec(self.phone_id, codec.name, codec.wideband))
 
     def _dtmf(self, digit: str) -> None:
         self.post(DtmfReceived(self.phone_id, digit))
@@ -361,6 +376,7 @@ class SipCall:
             return
         self.rtp.muted = False  # after early media: the microphone is heard from now on
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self._codec_now()
         self._session_as_uac(resp)
         self.post(CallAnswered(self.phone_id))
         if self.me.public is not None:
@@ -407,6 +423,7 @@ class SipCall:
             return False
         self.rtp.muted = True
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self._codec_now()
         log.info("call %s: early media from %s:%d", self.call_id, media.address, media.port)
         return True
 
@@ -561,7 +578,7 @@ class SipCall:
         if self.state != "early" or self.invite is None:
             return
         try:
-            media = sdp.parse(self.invite.body)
+            media = sdp.parse(self.invite.body, self.audio.codecs, offer=True)
             if not self.rtp.port:
                 self.rtp.open()
         except (sdp.SdpError, OSError):
@@ -650,6 +667,7 @@ class SipCall:
         self.state = "confirmed"
         self._respond(200, "OK", body, self._session_as_uas(self.invite))
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self._codec_now()
         self.post(CallAnswered(self.phone_id))
 
     def reject(self, code: int) -> None:
@@ -686,6 +704,7 @@ class SipCall:
             self._end("error", "no audio in the answer")
             return
         self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self._codec_now()
         held = media.direction in ("sendonly", "inactive")
         self.rtp.held = held or self.held_local
         if held != self.held_remote:
@@ -758,7 +777,7 @@ class SipCall:
         media = None
         if req.body.strip():
             try:
-                media = sdp.parse(req.body)
+                media = sdp.parse(req.body, self.audio.codecs, offer=True)
             except sdp.SdpError:
                 self.transport.respond(req, self._response(488, "Not Acceptable Here", req),
                                        reply_to)
@@ -782,6 +801,7 @@ class SipCall:
     def _answer_offer(self, media: sdp.Media) -> bytes:
         """Take the far end's new offer (address, codec, hold) and give our answer."""
         self.rtp.update(media.address, media.port, media.codec, media.dtmf, media.ptime)
+        self._codec_now()
         direction = media.direction
         held = direction in ("sendonly", "inactive")
         self.sdp_version += 1

@@ -1,5 +1,5 @@
-"""The RTP media of one call: 16-bit PCM <-> G.711 over symmetric RTP (or SRTP, when the call's
-SDP agreed keys: srtp.py), paced by a monotonic clock.
+"""The RTP media of one call: 16-bit PCM <-> G.722 or G.711 over symmetric RTP (or SRTP, when
+the call's SDP agreed keys: srtp.py), paced by a monotonic clock.
 
 Owns: the call's RTP socket (we send from the port we advertise, so NATs and strict peers see
 symmetric RTP), the send schedule (frame n leaves at start + n * ptime: no drift, and after a
@@ -7,7 +7,9 @@ stall it skips ahead instead of bursting), the receive side (a jitter buffer tha
 drops duplicates and late packets, and conceals a lost packet), RFC 4733 DTMF both ways, mute
 (silence is sent, not nothing) and hold (nothing either way). Never touches: SIP, the phone's
 state, or audio devices: it pulls 20 ms frames from `source()` and hands decoded ones to
-`sink()`, both given by the audio adapter.
+`sink()`, both given by the audio adapter at the handset's rate (`audio_rate`); where the call's
+codec samples at another rate (G.711's 8 kHz on a 16 kHz handset, G.722's 16 kHz on an 8 kHz
+one) each direction goes through its own resampler.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from firmware.pcm import scale
-from firmware.sip import g711, srtp
+from firmware.pcm import Resampler, scale
+from firmware.sip import codecs, srtp
 
 log = logging.getLogger("rtp")
 
-RATE = 8000
+RATE = codecs.RTP_CLOCK  # RTP timestamp units per second, for every codec here
+TS_PER_FRAME = RATE // 50  # one 20 ms frame in timestamp units
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14,
                "D": 15}
 EVENT_KEYS = {v: k for k, v in DTMF_EVENTS.items()}
@@ -119,7 +122,7 @@ class JitterBuffer:
         if self._transit is not None:
             d = abs(transit - self._transit)
             self.jitter += (d - self.jitter) / 16
-            frames = int(self.jitter * 3 / (self.frame_bytes // 2)) + 1
+            frames = int(self.jitter * 3 / TS_PER_FRAME) + 1
             self.target = max(self.min_frames, min(self.max_frames, frames))
         self._transit = transit
         if self.next_seq is not None and ext < self.next_seq:
@@ -172,14 +175,17 @@ class RtpSession:
         sink: Callable[[bytes], None],
         on_dtmf: Callable[[str], None],
         ports: tuple[int, int] = (20000, 20999),
+        audio_rate: int = 8000,
     ) -> None:
         self.bind_ip = bind_ip
+        self.audio_rate = audio_rate  # what source() gives and sink() takes
         self.source, self.sink, self.on_dtmf = source, sink, on_dtmf
         self.ports = ports
         self.sock: socket.socket | None = None
         self.port = 0
         self.remote: tuple[str, int] | None = None
-        self.codec = 0
+        self.codec = 0  # payload type (codecs.BY_PT)
+        self._media = _Media(codecs.PCMU, audio_rate)
         self.dtmf_pt: int | None = None
         self.ptime = 20
         self.muted = False
@@ -189,7 +195,7 @@ class RtpSession:
         self.ssrc = random.getrandbits(32)
         self.seq = random.getrandbits(16)
         self.ts = random.getrandbits(32)
-        self.buffer = JitterBuffer()
+        self.buffer = JitterBuffer(self._media.coder.codec.frame_bytes)
         self.last_rx = time.monotonic()
         self.sent = self.received = 0
         self._dtmf_queue: list[str] = []
@@ -254,7 +260,16 @@ class RtpSession:
                ptime: int = 20) -> None:
         with self._lock:
             self.remote = (address, port)
+            if codec != self._media.coder.codec.pt:
+                # Another codec (a re-INVITE's answer): fresh codec state, resamplers and
+                # buffer; frames of the old rate must not reach the new decoder.
+                self._media = _Media(codecs.BY_PT[codec], self.audio_rate)
+                self.buffer = JitterBuffer(self._media.coder.codec.frame_bytes)
             self.codec, self.dtmf_pt, self.ptime = codec, dtmf_pt, ptime
+
+    @property
+    def wideband(self) -> bool:
+        return self._media.coder.codec.wideband
 
     def send_dtmf(self, digit: str) -> None:
         with self._lock:
@@ -285,11 +300,12 @@ class RtpSession:
             # A held call leaves the handset alone both ways: with a second call active, a
             # held one pulling microphone frames would take every other one from it.
             held = self.held
+            media = self._media
             pcm = self.source() if not held else b""
             played = self.buffer.get() if not held else None
             if played is not None:
                 try:
-                    self.sink(played)
+                    self.sink(media.to_handset(played))
                 except Exception:
                     log.exception("earpiece failed")
             with self._lock:
@@ -309,7 +325,7 @@ class RtpSession:
                     if self.muted and not self.bridged:
                         pcm = bytes(len(pcm))
                     packet = header(codec, self.seq, self.ts, self.ssrc) + \
-                        g711.encode(pcm, codec)
+                        media.encode(pcm)
                 secure = self.srtp
                 self.sock.sendto(secure.protect(packet) if secure is not None else packet,
                                  remote)
@@ -366,5 +382,22 @@ class RtpSession:
                 self._last_event = (ts, event)  # one digit per event, however many packets
                 self.on_dtmf(EVENT_KEYS[event])
             return
-        if pt in (0, 8):
-            self.buffer.put(seq, ts, g711.decode(payload, pt), time.monotonic())
+        media = self._media
+        if pt == media.coder.codec.pt:
+            self.buffer.put(seq, ts, media.coder.decode(payload), time.monotonic())
+
+
+class _Media:
+    """The codec of a call and the resamplers between its rate and the handset's."""
+
+    def __init__(self, codec: codecs.Codec, audio_rate: int) -> None:
+        self.coder = codecs.Coder(codec)
+        same = codec.rate == audio_rate
+        self._down = None if same else Resampler(audio_rate, codec.rate)  # microphone
+        self._up = None if same else Resampler(codec.rate, audio_rate)  # earpiece
+
+    def encode(self, pcm: bytes) -> bytes:
+        return self.coder.encode(pcm if self._down is None else self._down.convert(pcm))
+
+    def to_handset(self, pcm: bytes) -> bytes:
+        return pcm if self._up is None else self._up.convert(pcm)

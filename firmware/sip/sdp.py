@@ -1,19 +1,24 @@
-"""SDP (RFC 4566 / 3264) as far as a G.711 desk phone needs it.
+"""SDP (RFC 4566 / 3264) as far as a desk phone needs it.
 
-Owns: our offer and answer (PCMU, PCMA, telephone-event, ptime, direction for hold, the
-RTP/AVP or RTP/SAVP profile and `a=crypto` lines), and reading the far end's: its RTP address
-and port, the codec to use, the DTMF payload type, its direction, its profile and crypto lines.
+Owns: our offer and answer (G722, PCMU, PCMA in the order of `[sip] codecs`, telephone-event,
+ptime, direction for hold, the RTP/AVP or RTP/SAVP profile and `a=crypto` lines), and reading
+the far end's: its RTP address and port, the codec to use, the DTMF payload type, its
+direction, its profile and crypto lines.
 Never touches: sockets or call state.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+from firmware.sip import codecs as codec_table
 from firmware.sip import srtp
 
-CODECS = {0: "PCMU", 8: "PCMA"}
+log = logging.getLogger("sip")
+
+CODECS = {c.pt: c.name for c in codec_table.BY_NAME.values()}
 DTMF_PT = 101
 
 
@@ -25,7 +30,7 @@ class SdpError(ValueError):
 class Media:
     address: str
     port: int
-    codec: int  # payload type: 0 PCMU, 8 PCMA
+    codec: int  # payload type: 9 G722, 0 PCMU, 8 PCMA
     dtmf: int | None  # telephone-event payload type, if offered
     ptime: int  # ms per packet
     direction: str  # sendrecv | sendonly | recvonly | inactive
@@ -72,7 +77,8 @@ def build(address: str, port: int, session: int, version: int, *, codecs: tuple[
         "t=0 0",
         f"m=audio {port} {profile} {' '.join(pts)}",
     ]
-    lines += [f"a=rtpmap:{c} {CODECS[c]}/8000" for c in codecs]
+    # G.722's clock in SDP is 8000 like the others' (RFC 3551 4.5.2), though it samples 16 kHz.
+    lines += [f"a=rtpmap:{c} {CODECS[c]}/{codec_table.RTP_CLOCK}" for c in codecs]
     if dtmf is not None:
         lines += [f"a=rtpmap:{dtmf} telephone-event/8000", f"a=fmtp:{dtmf} 0-16"]
     lines += [f"a=crypto:{c.line()}" for c in cryptos]
@@ -80,8 +86,12 @@ def build(address: str, port: int, session: int, version: int, *, codecs: tuple[
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
-    """The far end's audio stream; SdpError when there is none we can play."""
+def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) -> Media:
+    """The far end's audio stream; SdpError when there is none we can play.
+
+    `prefer`: the payload types we can use, best first. In an offer (`offer=True`) our order
+    decides which one we answer with; in an answer the far end has chosen: its first one we
+    can use."""
     try:
         text = body.decode("utf-8", "replace")
     except Exception as exc:  # pragma: no cover - decode with replace cannot fail
@@ -136,14 +146,32 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8)) -> Media:
         raise SdpError("no connection address")
     if address in ("0.0.0.0", "::"):
         direction = "inactive" if direction == "sendrecv" else direction  # RFC 2543 hold
-    chosen = next((pt for pt in pts if pt in prefer), None)
+    usable = []
+    refused: list[str] = []
+    for candidate in pts:
+        mapped = rtpmap.get(candidate)
+        fmt, _, clock = (mapped or "").partition("/")
+        if candidate in CODECS and mapped is not None and \
+                (fmt != CODECS[candidate].lower() or clock.split("/")[0] != "8000"):
+            # A static payload type mapped to another format or clock: most often G722/16000,
+            # which RFC 3551 4.5.2 rules out (its RTP clock is 8000). Its timestamps would run
+            # at the wrong speed: not that payload type, the next one.
+            log.warning("SDP maps payload type %d to %r, not %s/8000 (RFC 3551): not used",
+                        candidate, mapped, CODECS[candidate])
+            refused.append(f"{candidate} as {mapped!r}")
+            continue
+        usable.append(candidate)
+    order = [c for c in prefer if c in usable] if offer else \
+        [c for c in usable if c in prefer]
+    chosen = order[0] if order else None
     if chosen is None:
-        raise SdpError(f"no common codec in {pts}")
+        wrong = f" ({', '.join(refused)}: RFC 3551 says 8000)" if refused else ""
+        raise SdpError(f"no common codec in {pts}{wrong}")
     # RFC 4733 events run at the audio codec's clock (8000 for G.711): linphone offers
     # telephone-event at 48000, 16000 and 8000 on three payload types; only the 8000 one is ours.
     dtmf = next((pt for pt in pts if rtpmap.get(pt, "") == "telephone-event/8000"), None)
     # ptime is the far end's preference (RFC 4566); every device here works in 20 ms frames,
-    # which every G.711 endpoint accepts, so we send 20 ms whatever it asked for.
+    # which every G.711 and G.722 endpoint accepts, so we send 20 ms whatever it asked for.
     del ptime
     return Media(address, port, chosen, dtmf, 20, direction, profile, tuple(cryptos),
                  tuple(problems))

@@ -44,7 +44,7 @@ from firmware.events import (
     Transfer,
     TransferFailed,
 )
-from firmware.sip import sdp, srtp
+from firmware.sip import codecs, sdp, srtp
 from firmware.sip.call import Audio, SipCall
 from firmware.sip.capabilities import advertise, unsupported
 from firmware.sip.conference import Bridge
@@ -103,10 +103,12 @@ class UserAgent:
         backoff_max: float = 30.0,
         dns: Resolver | None = None,
         start_delay: float = 0.0,
+        audio_rate: int = 8000,
     ) -> None:
         self.config = config
         self.start_delay = start_delay
-        self.audio = Audio(audio_source, audio_sink, rtp_ports, srtp_mode(config))
+        self.audio = Audio(audio_source, audio_sink, rtp_ports, srtp_mode(config),
+                           codecs.pts(config.codecs), audio_rate)
         self.me = Identity.of(config, display_name)
         self.post: Post = lambda e: None
         self.transport = Transport(("0.0.0.0", 0), self._request, self._stray,
@@ -321,7 +323,7 @@ class UserAgent:
             return
         if req.body.strip():
             try:
-                offer = sdp.parse(req.body)
+                offer = sdp.parse(req.body, self.audio.codecs, offer=True)
                 srtp.check_offer(offer.profile, offer.cryptos, self.audio.srtp,
                                  offer.crypto_problems)
             except (sdp.SdpError, srtp.SrtpError) as exc:

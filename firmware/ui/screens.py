@@ -331,6 +331,8 @@ def _in_call(snap: Snapshot) -> list[Row]:
     else:
         hints = "A:transfer" + ("" if s.off_hook else " C:hang up")
     title = "Conference" if call.conference else "In call"
+    if call.wideband:
+        title += " HD"  # wideband audio (G.722), as Yealink and Snom phones say it
     if call.encrypted:
         title += " " + LOCK  # the media is encrypted (SRTP)
     return [_header(title, _duration(snap.call_seconds())), *_content(rows), Row(hints)]

@@ -67,12 +67,16 @@ class TestAudio:
     heard: list[bytes] = field(default_factory=list)
     _n: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    rate: int = 8000  # a wideband handset: 16000
+    also: float | None = None  # a second tone (6 kHz: only wideband carries it)
 
     def source(self) -> bytes:
         start = self._n
-        self._n += 160
-        return b"".join(struct.pack("<h", int(self.level * 32767 * math.sin(
-            2 * math.pi * self.freq * (start + i) / 8000))) for i in range(160))
+        n = self.rate // 50
+        self._n += n
+        freqs = (self.freq,) if self.also is None else (self.freq, self.also)
+        return b"".join(struct.pack("<h", int(self.level * 32767 * sum(math.sin(
+            2 * math.pi * f * (start + i) / self.rate) for f in freqs))) for i in range(n))
 
     def sink(self, pcm: bytes) -> None:
         with self.lock:
@@ -85,7 +89,7 @@ class LabPhone:
 
     def __init__(self, kamailio: Kamailio, user: str = "101", password: str | None = None,
                  backoff_max: float = 4.0, ip: str = PHONE_IP, server: str | None = None,
-                 **sip: object) -> None:
+                 audio: TestAudio | None = None, **sip: object) -> None:
         self.kamailio = kamailio
         self.port = free_udp(ip)
         port = kamailio.tls_port if sip.get("transport") == "tls" else kamailio.port
@@ -93,9 +97,10 @@ class LabPhone:
                                 password=Secret(password or f"pw{user}"),
                                 domain=host_port(kamailio.ip, kamailio.port),
                                 bind=host_port(ip, self.port), **sip)  # type: ignore[arg-type]
-        self.audio = TestAudio()
+        self.audio = audio or TestAudio()
         self.account = UserAgent(self.config, self.audio.source, self.audio.sink,
-                                  display_name="Alice Martin", backoff_max=backoff_max)
+                                  display_name="Alice Martin", backoff_max=backoff_max,
+                                  audio_rate=self.audio.rate)
         self.phone = Phone(Settings(name="Alice Martin", extension=user, region="BE",
                                     ring_timeout_seconds=60))
         self.daemon = Daemon(self.phone, [self.account])
@@ -194,12 +199,20 @@ def peers(lab_dir: Path) -> Iterator[Callable[..., Baresip]]:
     wav = tone_wav(lab_dir / "tone440.wav", 440.0, 60.0)
 
     def make(kamailio: Kamailio, user: str, answermode: str = "manual",
-             params: str = "") -> Baresip:
+             params: str = "", wideband: bool = False) -> Baresip:
         sip, ctrl = peer_ports()
+        # A wideband peer: G.722 first, a 16 kHz "sound card" playing 440 Hz and 5 kHz.
+        extra: dict[str, object] = {}
+        mic = wav
+        if wideband:
+            mic = lab_dir / "wide440-5000.wav"
+            if not mic.exists():
+                tone_wav(mic, 440.0, 60.0, level=0.2, rate=16000, also=5000.0)
+            extra = {"codecs": ("g722.so", "g711.so"), "rate": 16000}
         # On the registrar's own address family: 127.0.0.1, or ::1 beside an IPv6 Kamailio.
-        b = Baresip(lab_dir / f"baresip-{user}", user, sip, ctrl, wav, answermode,
+        b = Baresip(lab_dir / f"baresip-{user}", user, sip, ctrl, mic, answermode,
                     proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip,
-                    params=params).start()
+                    params=params, **extra).start()  # type: ignore[arg-type]
         started.append(b)
         b.registered()
         return b

@@ -77,11 +77,22 @@ def wait_udp_port_bound(ip: str, port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on udp {ip}:{port}")
 
 
-def tone_wav(path: Path, freq: float = 440.0, seconds: float = 60.0, level: float = 0.3) -> Path:
+def tone_wav(path: Path, freq: float = 440.0, seconds: float = 60.0, level: float = 0.3,
+             rate: int = 8000, also: float | None = None) -> Path:
+    """A WAV of one tone (or two: `also`, each at `level`) for a microphone."""
     import math
     import struct
 
-    rate = 8000
+    if also is not None:
+        frames = b"".join(struct.pack("<h", int(level * 32767 * (
+            math.sin(2 * math.pi * freq * n / rate) + math.sin(2 * math.pi * also * n / rate))))
+            for n in range(rate))
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(frames * int(seconds))
+        return path
     # One second, repeated: a whole number of cycles per second joins seamlessly, and an
     # hour of tone takes milliseconds instead of the quarter of a minute a sample loop took.
     second = b"".join(struct.pack("<h", int(level * 32767 * math.sin(2 * math.pi * freq * n /
@@ -215,6 +226,8 @@ class Baresip:
     proxy_ip: str = PROXY_IP
     params: str = ""  # more account parameters, e.g. ";sipnat=outbound"
     apps: tuple[str, ...] = ()  # more application modules, loaded before the accounts
+    codecs: tuple[str, ...] = ("g711.so",)  # codec modules, best first
+    rate: int = 8000  # its "sound card's": the WAV's rate, and what its recordings hold
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -236,6 +249,8 @@ class Baresip:
         config = (config.replace("@SIP@", f"{host}:{self.sip_port}")
                   .replace("@IP@", self.ip)
                   .replace("@RTP@", rtp).replace("@WAV@", str(self.wav))
+                  .replace("@SRATE@", str(self.rate))
+                  .replace("@CODECS@", "".join(f"module\t\t\t{c}\n" for c in self.codecs))
                   .replace("@CTRL@", f"{host}:{self.ctrl_port}"))
         config = config.replace("module_app\t\taccount.so", "".join(
             f"module_app\t\t{app}\n" for app in self.apps) + "module_app\t\taccount.so")
@@ -248,7 +263,9 @@ class Baresip:
         accounts = (accounts.replace("@USER@", self.user)
                     .replace("@DOMAIN@", f"[{self.proxy_ip}]:{self.proxy_port}"
                              if ":" in self.proxy_ip else f"{self.proxy_ip}:{self.proxy_port}")
-                    .replace("@ANSWERMODE@", self.answermode))
+                    .replace("@ANSWERMODE@", self.answermode)
+                    .replace("@AUDIOCODECS@", "G722/16000/1,PCMU,PCMA" if "g722.so" in self.codecs
+                             else "PCMU,PCMA"))
         (self.workdir / "accounts").write_text(accounts + self.params + "\n")
         (self.workdir / "contacts").write_text("")
         with (self.workdir / "baresip.log").open("a") as log:
