@@ -11,6 +11,7 @@ from firmware.events import (
     Contact,
     ContactsUpdated,
     HoldChanged,
+    MediaCodec,
     MediaEncrypted,
     OdooStatusChanged,
     OutboxChanged,
@@ -119,6 +120,13 @@ def in_call_muted() -> Driver:
 def in_call_encrypted() -> Driver:
     d = in_call()
     d.feed(MediaEncrypted("in-1", True))
+    return d
+
+
+def in_call_hd() -> Driver:
+    """A wideband (G.722) call, encrypted too."""
+    d = in_call()
+    d.feed(MediaCodec("in-1", "G722", True), MediaEncrypted("in-1", True))
     return d
 
 
@@ -259,6 +267,7 @@ SCENARIOS: dict[str, Callable[[], Driver]] = {
     f.__name__: f for f in (
         idle, idle_no_service, idle_registering, dial_tone, dialing, dialing_t9, contacts,
         calling, call_failed, ringing, ringing_unknown, in_call, in_call_muted, in_call_encrypted,
+        in_call_hd,
         on_hold,
         call_waiting, two_calls, recall, consulting, conference,
         transfer_empty, transfer, forward, transfer_failed, queue, queue_empty,

@@ -6,7 +6,9 @@ symmetric RTP), the send schedule (frame n leaves at start + n * ptime: no drift
 stall it skips ahead instead of bursting), the receive side (a jitter buffer that reorders,
 drops duplicates and late packets, and conceals a lost packet), RFC 4733 DTMF both ways, mute
 (silence is sent, not nothing) and hold (nothing either way). Never touches: SIP, the phone's
-state, or audio devices: it pulls 20 ms frames from `source()` and hands decoded ones to
+state, or audio devices. RTCP goes on the port above RTP's (or the far end's a=rtcp): our
+reports every ~5 s and the far end's read (rtcp.py), through SRTCP when the call has SRTP.
+It pulls 20 ms frames from `source()` and hands decoded ones to
 `sink()`, both given by the audio adapter at the handset's rate (`audio_rate`); where the call's
 codec samples at another rate (G.711's 8 kHz on a 16 kHz handset, G.722's 16 kHz on an 8 kHz
 one) each direction goes through its own resampler.
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from firmware.pcm import Resampler, scale
-from firmware.sip import codecs, srtp
+from firmware.sip import codecs, rtcp, srtp
 
 log = logging.getLogger("rtp")
 
@@ -182,8 +184,10 @@ class RtpSession:
         self.source, self.sink, self.on_dtmf = source, sink, on_dtmf
         self.ports = ports
         self.sock: socket.socket | None = None
+        self.rtcp_sock: socket.socket | None = None  # on port + 1
         self.port = 0
         self.remote: tuple[str, int] | None = None
+        self.rtcp_remote: tuple[str, int] | None = None
         self.codec = 0  # payload type (codecs.BY_PT)
         self._media = _Media(codecs.PCMU, audio_rate)
         self.dtmf_pt: int | None = None
@@ -197,7 +201,12 @@ class RtpSession:
         self.ts = random.getrandbits(32)
         self.buffer = JitterBuffer(self._media.coder.codec.frame_bytes)
         self.last_rx = time.monotonic()
-        self.sent = self.received = 0
+        self.sent = self.received = self.octets = 0
+        self.stream = rtcp.Received()  # what our RTCP reports say of the stream we receive
+        self.far: rtcp.FarReport | None = None  # what the far end's say of ours
+        self.far_left = False  # its RTCP BYE
+        self.rtcp_sent = self.rtcp_received = 0
+        self.cname = f"deskphone-{self.ssrc:08x}"
         self._dtmf_queue: list[str] = []
         self._last_event: tuple[int, int] | None = None
         self._lock = threading.Lock()
@@ -209,29 +218,34 @@ class RtpSession:
         start = random.randrange(low, high + 1) & ~1
         for i in range(0, high - low + 1, 2):
             port = low + ((start - low + i) % (high - low + 1))
-            sock = socket.socket(socket.AF_INET6 if ":" in self.bind_ip else socket.AF_INET,
-                                 socket.SOCK_DGRAM)
+            family = socket.AF_INET6 if ":" in self.bind_ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            control = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.bind((self.bind_ip, port))
+                control.bind((self.bind_ip, port + 1))  # RTCP: the odd port above (RFC 3550)
             except OSError:
                 sock.close()
+                control.close()
                 continue
             sock.settimeout(0.2)
-            self.sock, self.port = sock, port
+            control.settimeout(0.2)
+            self.sock, self.rtcp_sock, self.port = sock, control, port
             return port
         raise OSError(f"no free RTP port in {low}-{high} on {self.bind_ip}")
 
     def move(self) -> int:
         """The same session on a fresh port (the old socket closed): the receive loop picks
         the new socket up on its next read."""
-        old, old_port = self.sock, self.port
+        old, old_control, old_port = self.sock, self.rtcp_sock, self.port
         try:
             port = self.open()
         except OSError:
-            self.sock, self.port = old, old_port
+            self.sock, self.rtcp_sock, self.port = old, old_control, old_port
             raise
-        if old is not None:
-            old.close()
+        for sock in (old, old_control):
+            if sock is not None:
+                sock.close()
         return port
 
     def punch(self, address: str, port: int) -> None:
@@ -245,21 +259,23 @@ class RtpSession:
         except OSError as exc:
             log.debug("RTP punch to %s:%d failed: %s", address, port, exc)
 
-    def start(self, address: str, port: int, codec: int, dtmf_pt: int | None, ptime: int = 20
-              ) -> None:
-        self.update(address, port, codec, dtmf_pt, ptime)
+    def start(self, address: str, port: int, codec: int, dtmf_pt: int | None, ptime: int = 20,
+              rtcp_port: int | None = None) -> None:
+        self.update(address, port, codec, dtmf_pt, ptime, rtcp_port)
         if self._threads:
             return
         self.last_rx = time.monotonic()
-        for target, name in ((self._send_loop, "rtp-send"), (self._recv_loop, "rtp-recv")):
+        for target, name in ((self._send_loop, "rtp-send"), (self._recv_loop, "rtp-recv"),
+                             (self._rtcp_loop, "rtcp")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
 
     def update(self, address: str, port: int, codec: int, dtmf_pt: int | None,
-               ptime: int = 20) -> None:
+               ptime: int = 20, rtcp_port: int | None = None) -> None:
         with self._lock:
             self.remote = (address, port)
+            self.rtcp_remote = (address, rtcp_port or port + 1)
             if codec != self._media.coder.codec.pt:
                 # Another codec (a re-INVITE's answer): fresh codec state, resamplers and
                 # buffer; frames of the old rate must not reach the new decoder.
@@ -276,13 +292,29 @@ class RtpSession:
             self._dtmf_queue.append(digit)
 
     def stop(self) -> None:
+        started = bool(self._threads)
         self._stop.set()
         for t in self._threads:
             t.join(timeout=1)
         self._threads.clear()
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        if started:
+            self._send_rtcp(rtcp.bye(self.ssrc))  # we leave the session (RFC 3550 6.6)
+            self._log_quality()
+        for sock in (self.sock, self.rtcp_sock):
+            if sock is not None:
+                sock.close()
+        self.sock = self.rtcp_sock = None
+
+    def _log_quality(self) -> None:
+        buffer = self.buffer
+        far = self.far
+        theirs = "no RTCP report from the far end" if far is None else (
+            f"the far end lost {far.cumulative_lost} of ours, jitter {far.jitter_ms:.1f} ms"
+            + ("" if far.rtt_ms is None else f", round trip {far.rtt_ms:.0f} ms"))
+        log.info("RTP %s: sent %d, received %d (%d lost, %d late); %s; RTCP sent %d, "
+                 "received %d", codecs.BY_PT[self.codec].name if self.codec in codecs.BY_PT
+                 else self.codec, self.sent, self.received, buffer.lost, buffer.late, theirs,
+                 self.rtcp_sent, self.rtcp_received)
 
     # ------------------------------------------------------------------ sending
 
@@ -331,6 +363,7 @@ class RtpSession:
                                  remote)
                 self.seq = (self.seq + 1) & 0xFFFF
                 self.sent += 1
+                self.octets += len(packet) - 12
             except OSError as exc:
                 log.debug("RTP send to %s failed: %s", remote, exc)
             self.ts += samples
@@ -365,7 +398,7 @@ class RtpSession:
             data = plain
         cc = data[0] & 0x0F
         pt = data[1] & 0x7F
-        seq, ts = struct.unpack("!HI", data[2:8])
+        seq, ts, ssrc = struct.unpack("!HII", data[2:12])
         offset = 12 + 4 * cc
         if data[0] & 0x10 and len(data) >= offset + 4:  # header extension
             offset += 4 + 4 * struct.unpack("!H", data[offset + 2: offset + 4])[0]
@@ -374,6 +407,7 @@ class RtpSession:
             payload = payload[: -payload[-1]]
         self.last_rx = time.monotonic()
         self.received += 1
+        self.stream.seen(ssrc, seq)
         if self.held:
             return
         if pt == self.dtmf_pt and len(payload) >= 4:
@@ -385,6 +419,59 @@ class RtpSession:
         media = self._media
         if pt == media.coder.codec.pt:
             self.buffer.put(seq, ts, media.coder.decode(payload), time.monotonic())
+
+
+    # ------------------------------------------------------------------ RTCP
+
+    def _rtcp_loop(self) -> None:
+        # The first report at half the interval, then every 2.5 to 7.5 s (RFC 3550 6.2,
+        # randomised so that the two ends do not report in step).
+        due = time.monotonic() + rtcp.INTERVAL / 2
+        while not self._stop.is_set():
+            control = self.rtcp_sock
+            if control is None:
+                return
+            if time.monotonic() >= due:
+                due = time.monotonic() + rtcp.INTERVAL * random.uniform(0.5, 1.5)
+                if not self.held:
+                    self._send_rtcp(rtcp.build(
+                        self.ssrc, self.cname, time.time(), time.monotonic(), self.ts,
+                        self.sent, self.octets, self.stream, self.buffer.jitter))
+            try:
+                data, _ = control.recvfrom(2048)
+            except (TimeoutError, OSError):
+                continue
+            try:
+                self._rtcp_packet(data)
+            except Exception:
+                log.debug("bad RTCP packet ignored", exc_info=True)
+
+    def _send_rtcp(self, packet: bytes) -> None:
+        control, remote, secure = self.rtcp_sock, self.rtcp_remote, self.srtp
+        if control is None or remote is None:
+            return
+        try:
+            control.sendto(secure.protect_rtcp(packet) if secure is not None else packet,
+                           remote)
+            self.rtcp_sent += 1
+        except OSError as exc:
+            log.debug("RTCP send to %s failed: %s", remote, exc)
+
+    def _rtcp_packet(self, data: bytes) -> None:
+        if len(data) < 8 or data[0] >> 6 != 2:
+            return
+        secure = self.srtp
+        if secure is not None:
+            # SRTCP (RFC 3711 3.4): one that fails authentication is dropped and counted.
+            plain = secure.unprotect_rtcp(data)
+            if plain is None:
+                return
+            data = plain
+        report, left = rtcp.parse(data, self.ssrc, self.stream, time.time(), time.monotonic())
+        self.rtcp_received += 1
+        if report is not None:
+            self.far = report
+        self.far_left = self.far_left or left
 
 
 class _Media:

@@ -37,6 +37,7 @@ class Media:
     profile: str = "RTP/AVP"  # RTP/SAVP: the far end sends and expects SRTP only
     cryptos: tuple[srtp.Crypto, ...] = ()  # its usable a=crypto lines (RFC 4568), in order
     crypto_problems: tuple[str, ...] = ()  # why any other a=crypto line was not usable
+    rtcp_port: int | None = None  # its a=rtcp (RFC 3605); absent: port + 1
 
 
 def sdp_part(content_type: str, body: bytes) -> bytes | None:
@@ -107,6 +108,7 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) ->
     profile = "RTP/AVP"
     cryptos: list[srtp.Crypto] = []
     problems: list[str] = []
+    rtcp_port: int | None = None
     for raw in text.splitlines():
         line = raw.strip()
         if len(line) < 2 or line[1] != "=":
@@ -132,6 +134,9 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) ->
                     rtpmap[int(pt)] = codec.lower()
             elif value.startswith("ptime:") and value[6:].strip().isdigit():
                 ptime = int(value[6:].strip())
+            elif value.startswith("rtcp:") and in_audio and value[5:].split()[0:1] and \
+                    value[5:].split()[0].isdigit() and 0 < int(value[5:].split()[0]) < 65536:
+                rtcp_port = int(value[5:].split()[0])
             elif value in ("sendrecv", "sendonly", "recvonly", "inactive"):
                 direction = value
             elif value.startswith("crypto:") and in_audio:
@@ -174,7 +179,7 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) ->
     # which every G.711 and G.722 endpoint accepts, so we send 20 ms whatever it asked for.
     del ptime
     return Media(address, port, chosen, dtmf, 20, direction, profile, tuple(cryptos),
-                 tuple(problems))
+                 tuple(problems), rtcp_port)
 
 
 def answer_direction(offered: str) -> str:

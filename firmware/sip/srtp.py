@@ -90,23 +90,45 @@ class Context:
                                   srtp_profile=profiles[ours.suite]))
         self._rx = Session(Policy(key=theirs.key, ssrc_type=Policy.SSRC_ANY_INBOUND,
                                   srtp_profile=profiles[theirs.suite]))
-        self._tx_lock = threading.Lock()  # libsrtp sessions are not thread-safe
+        # libsrtp sessions are not thread-safe: RTP and RTCP use each from their own thread.
+        self._tx_lock = threading.Lock()
+        self._rx_lock = threading.Lock()
         self.dropped = 0
+        self.rtcp_dropped = 0
 
     def protect(self, packet: bytes) -> bytes:
         with self._tx_lock:
             return bytes(self._tx.protect(packet))
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        """SRTCP (RFC 3711 3.4): encrypted after the first 8 bytes, with index and tag."""
+        with self._tx_lock:
+            return bytes(self._tx.protect_rtcp(packet))
 
     def unprotect(self, packet: bytes) -> bytes | None:
         """The RTP packet, or None (counted) when it fails authentication or is a replay."""
         from pylibsrtp import Error
 
         try:
-            return bytes(self._rx.unprotect(packet))
+            with self._rx_lock:
+                return bytes(self._rx.unprotect(packet))
         except Error as exc:
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.info("SRTP: %d packet(s) dropped so far (%s)", self.dropped, exc)
+            return None
+
+    def unprotect_rtcp(self, packet: bytes) -> bytes | None:
+        """The RTCP packet, or None (counted) when it fails authentication or is a replay."""
+        from pylibsrtp import Error
+
+        try:
+            with self._rx_lock:
+                return bytes(self._rx.unprotect_rtcp(packet))
+        except Error as exc:
+            self.rtcp_dropped += 1
+            if self.rtcp_dropped in (1, 10, 100) or self.rtcp_dropped % 1000 == 0:
+                log.info("SRTCP: %d packet(s) dropped so far (%s)", self.rtcp_dropped, exc)
             return None
 
 

@@ -69,10 +69,21 @@ def test_an_srtp_call_in_and_one_out_both_hear_and_the_wire_carries_no_clear_aud
         [call] = phone.account.calls.values()
         assert call.rtp.srtp is not None and call.srtp.profile == "RTP/SAVP"
         phone.until(lambda s: s.call is not None and s.call.encrypted, "the lock on screen")
+        # SRTCP both ways: baresip's reports pass our authentication, and it reports on ours
+        # (its report block names our SSRC: it decrypted our SRTCP).
+        wait_for(lambda: call.rtp.far is not None, timeout=15, what="baresip's SRTCP report")
+        assert call.rtp.rtcp_received > 0 and call.rtp.rtcp_sent > 0
+        rtcp_port = call.rtp.port + 1
         bob.command("hangup")
         phone.until(lambda s: s.call is None, "the call gone")
         phone.replace()
     peer_heard_us(bob)
+    assert "failed to decrypt RTCP" not in (bob.workdir / "baresip.log").read_text()
+    ours = [d for src, _, d in wire.datagrams if src == rtcp_port and len(d) > 8]
+    assert ours and all(d[1] in (200, 201) for d in ours)  # SR or RR, first 8 bytes in clear
+    # The rest is encrypted: the E flag of the SRTCP index (RFC 3711 3.4) before the 80-bit tag,
+    # and no CNAME readable.
+    assert all(d[-14] & 0x80 for d in ours) and not any(b"deskphone-" in d for d in ours)
     packets = wire.rtp(0)
     assert len(packets) > 100
     assert {len(p) for p in packets} == {12 + 160 + 10}  # an 80-bit tag on every packet

@@ -228,6 +228,7 @@ class Baresip:
     apps: tuple[str, ...] = ()  # more application modules, loaded before the accounts
     codecs: tuple[str, ...] = ("g711.so",)  # codec modules, best first
     rate: int = 8000  # its "sound card's": the WAV's rate, and what its recordings hold
+    record: bool = True  # keep what it hears as WAV files (off for CPU measurements)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -255,7 +256,8 @@ class Baresip:
         config = config.replace("module_app\t\taccount.so", "".join(
             f"module_app\t\t{app}\n" for app in self.apps) + "module_app\t\taccount.so")
         # What baresip hears is written to WAV files (sndfile), so tests can check our audio.
-        config += f"module\t\t\tsndfile.so\nsnd_path\t\t{self.dump_dir}\n"
+        if self.record:
+            config += f"module\t\t\tsndfile.so\nsnd_path\t\t{self.dump_dir}\n"
         (self.workdir / "config").write_text(config)
         accounts = (HERE / "baresip" / "accounts.in").read_text()
         accounts = "\n".join(line for line in accounts.splitlines()

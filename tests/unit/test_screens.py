@@ -187,6 +187,11 @@ def test_encrypted_media_shows_a_lock_beside_the_title():
     assert 12 <= sum(1 for p in lock.getdata() if not p) <= 30  # drawn dark on the lit header
 
 
+def test_a_wideband_call_says_hd_in_its_title_and_a_narrowband_one_does_not():
+    assert text("in_call_hd")[0].startswith("In call HD \U0001F512")
+    assert "HD" not in text("in_call")[0] and "HD" not in text("in_call_encrypted")[0]
+
+
 def test_a_conference_names_both_parties():
     assert text("conference")[0].startswith("Conference")
     assert text("conference")[1:3] == ["Brasserie De Koning", "+ Zoë Dupont"]

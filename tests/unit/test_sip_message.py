@@ -113,6 +113,28 @@ def test_only_the_8000_hz_telephone_event_of_an_offer_is_taken() -> None:
     assert sdp.parse(offer.replace(b"a=rtpmap:101 telephone-event/8000\r\n", b"")).dtmf is None
 
 
+HEAD = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+
+
+def test_our_codec_order_picks_from_an_offer_and_the_far_ends_order_from_an_answer() -> None:
+    both = HEAD + b"m=audio 30400 RTP/AVP 0 9 8\r\na=rtpmap:9 G722/8000\r\n"
+    assert sdp.parse(both, (9, 0, 8), offer=True).codec == 9  # [sip] codecs: G722 first
+    assert sdp.parse(both, (0, 9, 8), offer=True).codec == 0
+    assert sdp.parse(both, (9, 0, 8)).codec == 0  # an answer: the far end has chosen
+    ours = sdp.build("10.0.0.2", 20000, 1, 1, codecs=(9, 0, 8))
+    assert b"m=audio 20000 RTP/AVP 9 0 8 101\r\n" in ours
+    assert b"a=rtpmap:9 G722/8000\r\n" in ours  # RFC 3551's 8000, though G.722 samples 16k
+
+
+def test_g722_offered_at_a_wrong_clock_rate_is_not_taken(caplog) -> None:
+    wrong = HEAD + b"m=audio 30400 RTP/AVP 9 0\r\na=rtpmap:9 G722/16000\r\n"
+    assert sdp.parse(wrong, (9, 0, 8), offer=True).codec == 0  # the next one instead
+    assert "g722/16000" in caplog.text.lower() and "RFC 3551" in caplog.text
+    with pytest.raises(sdp.SdpError, match="RFC 3551 says 8000"):
+        sdp.parse(HEAD + b"m=audio 30400 RTP/AVP 9\r\na=rtpmap:9 G722/16000\r\n", (9, 0, 8),
+                  offer=True)
+
+
 def test_the_sdp_part_of_a_multipart_body_is_found_and_nothing_else_is_taken_for_it() -> None:
     offer = sdp.build("10.0.0.2", 20000, 1, 1)
     body = (b"--b1\r\nContent-Type: application/ISUP;version=itu-t92+\r\n\r\n\x01\x00\x49\r\n"
