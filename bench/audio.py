@@ -4,12 +4,19 @@ Side by side in one run, each measured the same way:
 1. Fidelity: SNR of a speech-like signal (harmonics of a gliding 100-220 Hz voice, syllable-rate
    envelope, about -20 dBFS) through our path (16-bit PCM -> G.711 -> RTP on loopback -> jitter
    buffer -> 16-bit PCM) next to G.711's own limit (encode + decode, nothing else) and pyVoIP
-   2.0.0a4's stock 8-bit path (its own encode_pcmu / parse_pcmu).
+   2.0.0a4's stock 8-bit path (its own encode_pcmu / parse_pcmu). The same for G.722 at 16 kHz
+   (harmonics up to 7 kHz): our path, the codec's own limit, and baresip -> baresip G.722
+   through Kamailio (its recording of what it heard), each aligned on the codec's delay.
 2. Send pacing: inter-packet intervals at the receiver (p50, p99, max) and drift (arrival span
    minus packets x 20 ms) for our RtpSession, pyVoIP's RTPClient, and baresip on a call.
 3. Added latency: RTP arrival -> earpiece write; microphone read -> RTP send.
-4. CPU seconds per minute of a two-way call (both ends in this process) and resident memory
-   growth over the call, ours vs pyVoIP's RTPClient pair.
+4. CPU seconds per minute of a two-way call, per end: ours (an audio engine at the codec's rate
+   feeding an RtpSession, two of them in this process, halved) beside baresip doing the same
+   (two baresips through Kamailio, each playing a WAV and hearing the other, no recording; CPU
+   from /proc, halved), for G.711, G.722, each with and without SRTP; pyVoIP's RTPClient pair.
+   Resident memory growth over our call.
+5. `--only arm64`: the same per-frame work (codec, resampler, SRTP) in one thread here and
+   under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
 
     .venv/bin/python bench/audio.py [--seconds 60]      (the docs' table: --seconds 600)
 """
@@ -26,6 +33,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,21 +41,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import itertools
 
 from firmware.hw.audio import AudioEngine
-from firmware.sip import g711
+from firmware.sip import codecs, g711
 from firmware.sip.media import RtpSession
 
 FRAME = 320
 
 
-def speech(seconds: float) -> bytes:
+def speech(seconds: float, rate: int = 8000) -> bytes:
+    """A voice: at 8 kHz its harmonics reach 2.6 kHz; at 16 kHz they go on up to 7 kHz."""
     out = []
-    for n in range(int(8000 * seconds)):
-        t = n / 8000
+    top = 12 if rate == 8000 else 32
+    for n in range(int(rate * seconds)):
+        t = n / rate
         f0 = 160 + 60 * math.sin(2 * math.pi * 0.7 * t)
         env = 0.5 + 0.5 * math.sin(2 * math.pi * 4 * t) ** 2
-        v = sum(math.sin(2 * math.pi * f0 * k * t + k) / k for k in range(1, 12))
+        v = sum(math.sin(2 * math.pi * f0 * k * t + k) / k for k in range(1, top))
         out.append(int(3300 * env * v))
     return struct.pack(f"<{len(out)}h", *out)
+
+
+def aligned_snr(ref: bytes, got: bytes, max_lag: int = 400) -> float:
+    """SNR of `got` against `ref` after the delay (codec filters, resamplers) that best lines
+    them up; both 16-bit, the same rate."""
+    import numpy as np
+
+    a = np.frombuffer(ref, dtype="<i2").astype(np.float64)
+    b = np.frombuffer(got, dtype="<i2").astype(np.float64)
+    n = min(len(a), len(b) - max_lag)
+    window = a[:n]
+    lag = max(range(max_lag), key=lambda k: float(np.dot(window, b[k:k + n])))
+    noise = float(np.sum((window - b[lag:lag + n]) ** 2))
+    return 10 * math.log10(float(np.sum(window ** 2)) / max(noise, 1.0))
 
 
 def snr(ref: bytes, got: bytes) -> float:
@@ -58,8 +82,9 @@ def snr(ref: bytes, got: bytes) -> float:
     return 10 * math.log10(signal / max(noise, 1))
 
 
-def frames(pcm: bytes) -> list[bytes]:
-    return [pcm[i:i + FRAME] for i in range(0, len(pcm) - FRAME + 1, FRAME)]
+def frames(pcm: bytes, rate: int = 8000) -> list[bytes]:
+    size = rate // 50 * 2
+    return [pcm[i:i + size] for i in range(0, len(pcm) - size + 1, size)]
 
 
 def fidelity(seconds: float) -> tuple[float, float, float]:
@@ -105,6 +130,71 @@ def fidelity(seconds: float) -> tuple[float, float, float]:
         decoded += client.pmin.read(len(payload))
     back = audioop.lin2lin(audioop.bias(decoded, 1, -128), 1, 2)
     return limit, ours, snr(x, back)
+
+
+def fidelity_g722(seconds: float) -> tuple[float, float, float | None]:
+    """SNR of the wideband voice: G.722's own limit, our path (RtpSession to RtpSession on
+    loopback, 16 kHz both ends), and baresip -> baresip G.722 through Kamailio."""
+    x = speech(seconds, 16000)
+    coder = codecs.Coder(codecs.G722)
+    fs = frames(x, 16000)
+    limit = aligned_snr(x, b"".join(coder.decode(coder.encode(f)) for f in fs))
+    queue = list(fs)
+    got: list[bytes] = []
+    silence = bytes(640)
+    a = RtpSession("127.0.0.1", lambda: queue.pop(0) if queue else silence,
+                   lambda pcm: None, lambda d: None, (42000, 42499), audio_rate=16000)
+    b = RtpSession("127.0.0.1", lambda: silence, got.append, lambda d: None, (42500, 42999),
+                   audio_rate=16000)
+    pa, pb = a.open(), b.open()
+    b.start("127.0.0.1", pa, 9, None)
+    a.start("127.0.0.1", pb, 9, None)
+    while queue:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    a.stop()
+    b.stop()
+    return limit, aligned_snr(x, b"".join(got)), baresip_fidelity(x)
+
+
+def baresip_fidelity(x: bytes) -> float | None:
+    """baresip playing `x` (16 kHz) to another baresip over G.722: SNR of its recording."""
+    import shutil
+    import wave
+
+    if not shutil.which("baresip") or not Path("/usr/sbin/kamailio").exists():
+        return None
+
+    def voice(path: Path, rate: int) -> Path:
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(x * 3)  # aufile plays it once: long enough for the whole call
+        return path
+
+    call = BaresipCall(voice, wide=True, secure=False, record=True)
+    try:
+        time.sleep(len(x) / 32000 + 2)
+        dumps = call.peers[0].heard()
+    finally:
+        call.stop()
+    if not dumps:
+        return None
+    with wave.open(str(dumps[-1]), "rb") as w:
+        heard = w.readframes(w.getnframes())
+    # The recording starts with the call, the WAV with the first frame sent: line up one second
+    # from the middle of the recording with the voice (cross-correlation through the FFT).
+    import numpy as np
+
+    rec = np.frombuffer(heard, dtype="<i2").astype(np.float64)
+    ref = np.frombuffer(x * 3, dtype="<i2").astype(np.float64)
+    part = rec[16000:48000]
+    size = 1 << (len(ref) + len(part)).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(part, size)), size)
+    best = int(np.argmax(corr[:len(ref) - len(part)]))
+    clip = ref[best:best + len(part)]
+    return 10 * math.log10(float(np.sum(clip ** 2)) / max(float(np.sum((clip - part) ** 2)), 1))
 
 
 def intervals(arrivals: list[float]) -> tuple[float, float, float, float]:
@@ -250,67 +340,186 @@ def rss_kib() -> int:
     return 0
 
 
-def call_cost(seconds: float, stock: bool, secure: bool = False) -> tuple[float, int]:
-    """CPU s/min and RSS growth (KiB) of a two-way call, both ends here (`secure`: SRTP with
-    AES_CM_128_HMAC_SHA1_80 both ways, as a call with `[sip] srtp` agreed)."""
+class Card:
+    """A sound card for the CPU figures: the microphone plays a speech-like signal at `rate`,
+    the earpiece takes what it is given (as baresip's aufile and aubridge do)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._frames = frames(speech(1, rate), rate)
+        self._n = 0
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def write(self, pcm: bytes) -> None: ...
+
+    def read(self) -> bytes:
+        self._n += 1
+        return self._frames[self._n % len(self._frames)]
+
+
+def keys() -> tuple[object, object]:
+    from firmware.sip import srtp
+
+    ka, kb = srtp.offer(srtp.SUITES[:1])[0], srtp.offer(srtp.SUITES[:1])[0]
+    return srtp.Context(ka, kb), srtp.Context(kb, ka)
+
+
+def call_cost(seconds: float, pt: int, rate: int, secure: bool = False) -> tuple[float, int]:
+    """CPU s/min per end and RSS growth (KiB) of a two-way call, both ends here: each an audio
+    engine at `rate` (its 20 ms clock, the microphone and earpiece) and an RtpSession with codec
+    `pt` (`secure`: SRTP with AES_CM_128_HMAC_SHA1_80 both ways)."""
     before_rss = rss_kib()
+    ea, eb = AudioEngine(Card(rate)), AudioEngine(Card(rate))  # type: ignore[arg-type]
+    ea.start(lambda e: None)
+    eb.start(lambda e: None)
+    a = RtpSession("127.0.0.1", ea.source, ea.sink, lambda d: None, (45100, 45499),
+                   audio_rate=rate)
+    b = RtpSession("127.0.0.1", eb.source, eb.sink, lambda d: None, (45500, 45999),
+                   audio_rate=rate)
+    pa, pb = a.open(), b.open()
+    if secure:
+        a.srtp, b.srtp = keys()  # type: ignore[assignment]
     t0 = resource.getrusage(resource.RUSAGE_SELF)
-    if stock:
-        from pyVoIP import RTP
-
-        a = RTP.RTPClient({0: RTP.PayloadType.PCMU}, "127.0.0.1", 45000, "127.0.0.1", 45002,
-                          RTP.TransmitType.SENDRECV)
-        b = RTP.RTPClient({0: RTP.PayloadType.PCMU}, "127.0.0.1", 45002, "127.0.0.1", 45000,
-                          RTP.TransmitType.SENDRECV)
-        a.start()
-        b.start()
-        stop = threading.Event()
-
-        def pump() -> None:  # what a pyVoIP application does: write and read its audio
-            while not stop.wait(0.02):
-                a.write(b"\x80" * 160)
-                b.write(b"\x80" * 160)
-                a.read(160, blocking=False)
-                b.read(160, blocking=False)
-
-        threading.Thread(target=pump, daemon=True).start()
-        time.sleep(seconds)
-        stop.set()
-        a.stop()
-        b.stop()
-    else:
-        x = speech(1)
-        fs = frames(x)
-        n = [0]
-
-        def mic() -> bytes:
-            n[0] += 1
-            return fs[n[0] % len(fs)]
-
-        a = RtpSession("127.0.0.1", mic, lambda p: None, lambda d: None, (45100, 45499))
-        b = RtpSession("127.0.0.1", mic, lambda p: None, lambda d: None, (45500, 45999))
-        pa, pb = a.open(), b.open()
-        if secure:
-            from firmware.sip import srtp
-
-            ka, kb = srtp.offer(srtp.SUITES[:1])[0], srtp.offer(srtp.SUITES[:1])[0]
-            a.srtp, b.srtp = srtp.Context(ka, kb), srtp.Context(kb, ka)
-        a.start("127.0.0.1", pb, 0, 101)
-        b.start("127.0.0.1", pa, 0, 101)
-        time.sleep(seconds)
-        a.stop()
-        b.stop()
+    a.start("127.0.0.1", pb, pt, 101)
+    b.start("127.0.0.1", pa, pt, 101)
+    time.sleep(seconds)
     t1 = resource.getrusage(resource.RUSAGE_SELF)
+    for x in (a, b, ea, eb):
+        x.stop()
     cpu = (t1.ru_utime + t1.ru_stime) - (t0.ru_utime + t0.ru_stime)
-    return cpu / seconds * 60, rss_kib() - before_rss
+    return cpu / seconds * 60 / 2, rss_kib() - before_rss
+
+
+def pyvoip_cost(seconds: float) -> float:
+    """CPU s/min per end of pyVoIP's RTPClient pair, fed as a pyVoIP application feeds it."""
+    from pyVoIP import RTP
+
+    t0 = resource.getrusage(resource.RUSAGE_SELF)
+    a = RTP.RTPClient({0: RTP.PayloadType.PCMU}, "127.0.0.1", 45000, "127.0.0.1", 45002,
+                      RTP.TransmitType.SENDRECV)
+    b = RTP.RTPClient({0: RTP.PayloadType.PCMU}, "127.0.0.1", 45002, "127.0.0.1", 45000,
+                      RTP.TransmitType.SENDRECV)
+    a.start()
+    b.start()
+    stop = threading.Event()
+
+    def pump() -> None:  # what a pyVoIP application does: write and read its audio
+        while not stop.wait(0.02):
+            a.write(b"\x80" * 160)
+            b.write(b"\x80" * 160)
+            a.read(160, blocking=False)
+            b.read(160, blocking=False)
+
+    threading.Thread(target=pump, daemon=True).start()
+    time.sleep(seconds)
+    stop.set()
+    a.stop()
+    b.stop()
+    t1 = resource.getrusage(resource.RUSAGE_SELF)
+    return ((t1.ru_utime + t1.ru_stime) - (t0.ru_utime + t0.ru_stime)) / seconds * 60 / 2
+
+
+class BaresipCall:
+    """Two baresips calling each other through Kamailio (the lab's), each playing a WAV and
+    hearing the other; `wide`: G.722 first and 16 kHz "sound cards"; `secure`: SRTP."""
+
+    def __init__(self, wav_of: Callable[[Path, int], Path], wide: bool, secure: bool,
+                 record: bool = False) -> None:
+        import tempfile
+
+        from tests.lab.fixtures import lab_port, peer_ports
+        from tests.lab.lab import Baresip, Kamailio
+
+        self.work = Path(tempfile.mkdtemp(prefix="bench-baresip-"))
+        self.kam = Kamailio(self.work / "k", port=lab_port()).start()
+        rate = 16000 if wide else 8000
+        wav = wav_of(self.work / "mic.wav", rate)
+        extra: dict[str, object] = {"codecs": ("g722.so", "g711.so"), "rate": 16000} \
+            if wide else {}
+        self.peers = []
+        for user, mode in (("102", "auto"), ("103", "manual")):
+            sip, ctrl = peer_ports()
+            peer = Baresip(self.work / user, user, sip, ctrl, wav, mode,  # type: ignore[arg-type]
+                           proxy_port=self.kam.port, params=";mediaenc=srtp" if secure else "",
+                           record=record, **extra).start()
+            peer.registered()
+            self.peers.append(peer)
+        self.peers[1].command("dial", f"sip:102@127.0.0.1:{self.kam.port}")
+        self.peers[1].wait_event("CALL_ESTABLISHED")
+
+    def cpu(self) -> float:
+        total = 0.0
+        for peer in self.peers:
+            assert peer.proc is not None
+            fields = Path(f"/proc/{peer.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def stop(self) -> None:
+        for peer in self.peers:
+            peer.stop()
+        self.kam.stop()
+
+
+def baresip_cost(seconds: float, wide: bool, secure: bool) -> float | None:
+    """CPU s/min per end of two baresips on a call (None: no baresip or Kamailio here)."""
+    import shutil
+
+    if not shutil.which("baresip") or not Path("/usr/sbin/kamailio").exists():
+        return None
+
+    def tone(path: Path, rate: int) -> Path:
+        from tests.lab.lab import tone_wav
+
+        return tone_wav(path, 440, seconds + 30, rate=rate)
+
+    call = BaresipCall(tone, wide, secure)
+    try:
+        time.sleep(1)
+        c0 = call.cpu()
+        time.sleep(seconds)
+        return (call.cpu() - c0) / seconds * 60 / 2
+    finally:
+        call.stop()
+
+
+def frame_work(n: int, pt: int, rate: int, secure: bool) -> float:
+    """Microseconds of one thread's CPU per 20 ms frame of one end's media work: encode what
+    the microphone gave (resampled when the rates differ), protect, unprotect, decode, and
+    hand to the earpiece, as RtpSession does; no sockets, no clocks."""
+    from firmware.sip.media import _Media, header
+
+    media = _Media(codecs.BY_PT[pt], rate)
+    pcm = frames(speech(1, rate), rate)
+    tx, rx = keys() if secure else (None, None)
+    t0 = time.process_time()
+    for i in range(n):
+        packet = header(pt, i, i * 160, 7) + media.encode(pcm[i % len(pcm)])
+        if tx is not None:
+            packet = rx.unprotect(tx.protect(packet))  # type: ignore[attr-defined]
+        media.to_handset(media.coder.decode(packet[12:]))
+    return (time.process_time() - t0) / n * 1e6
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call"],
+    parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call", "arm64"],
                         help="one part only (the long runs take --seconds each)")
+    parser.add_argument("--arm64-root", type=Path,
+                        default=Path("image/build/rehearsal/rootfs"),
+                        help="the image rehearsal's arm64 root (with G722 and samplerate in "
+                             "its /opt/deskphone/venv) for --only arm64")
+    parser.add_argument("--frame-work", nargs=4, type=int, metavar=("N", "PT", "RATE", "SRTP"),
+                        help=argparse.SUPPRESS)  # the arm64 part's child: one figure, printed
     args = parser.parse_args()
+    if args.frame_work:
+        n, pt, rate, secure = args.frame_work
+        print(f"{frame_work(n, pt, rate, bool(secure)):.1f}")
+        return
     print(f"media path, {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
     if args.only in (None, "fidelity"):
         report_fidelity()
@@ -320,13 +529,21 @@ def main() -> None:
         report_latency()
     if args.only in (None, "call"):
         report_call(args.seconds)
+    if args.only == "arm64":
+        report_arm64(args.arm64_root)
 
 
 def report_fidelity() -> None:
     limit, ours, stock = fidelity(10)
     print("| fidelity (speech-like, ~-20 dBFS) | SNR dB |\n|---|---|")
     print(f"| G.711 mu-law's own limit | {limit:.2f} |\n| ours, through RTP and the jitter "
-          f"buffer | {ours:.2f} |\n| pyVoIP 2.0.0a4 stock 8-bit path | {stock:.2f} |\n")
+          f"buffer | {ours:.2f} |\n| pyVoIP 2.0.0a4 stock 8-bit path | {stock:.2f} |")
+    limit, ours, bare = fidelity_g722(10)
+    print(f"| G.722's own limit (16 kHz voice, harmonics to 7 kHz) | {limit:.2f} |\n"
+          f"| ours, G.722 through RTP and the jitter buffer | {ours:.2f} |")
+    if bare is not None:
+        print(f"| baresip 1.0 -> baresip G.722 through Kamailio (its recording) | {bare:.2f} |")
+    print()
 
 
 def report_pacing(seconds: float) -> None:
@@ -351,14 +568,61 @@ def report_latency() -> None:
           f"{max(up) * 1000:.1f} |")
 
 
+CALLS = (  # name, payload type, handset rate, SRTP
+    ("G.711", 0, 8000, False),
+    ("G.711 + SRTP", 0, 8000, True),
+    ("G.722", 9, 16000, False),
+    ("G.722 + SRTP", 9, 16000, True),
+)
+
+
 def report_call(seconds: float) -> None:
-    print(f"\n| two-way call, {seconds:.0f} s, both ends in one process | CPU s/min | "
-          f"RSS growth KiB |\n|---|---|---|")
-    for name, stock_path, secure in (("ours", False, False),
-                                     ("ours with SRTP (AES_CM_128_HMAC_SHA1_80)", False, True),
-                                     ("pyVoIP 2.0.0a4 RTPClient", True, False)):
-        cpu, rss = call_cost(seconds, stock_path, secure)
-        print(f"| {name} | {cpu:.2f} | {rss:+d} |", flush=True)
+    print(f"\n| two-way call, {seconds:.0f} s, CPU s/min per end | ours | baresip 1.0 | "
+          f"our RSS growth KiB |\n|---|---|---|---|")
+    for name, pt, rate, secure in CALLS:
+        cpu, rss = call_cost(seconds, pt, rate, secure)
+        bare = baresip_cost(seconds, rate == 16000, secure)
+        print(f"| {name} | {cpu:.2f} | {'-' if bare is None else f'{bare:.2f}'} | {rss:+d} |",
+              flush=True)
+    cpu, rss = call_cost(seconds, 0, 16000)
+    print(f"| G.711 on a 16 kHz handset (resampled both ways) | {cpu:.2f} | - | {rss:+d} |")
+    print(f"| pyVoIP 2.0.0a4 RTPClient pair, G.711 | {pyvoip_cost(seconds):.2f} | - | - |")
+
+
+def report_arm64(root: Path) -> None:
+    """Each call's per-frame work here and under qemu-aarch64 in the rehearsal's arm64 root."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    python = root / "opt/deskphone/venv/bin/python"
+    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
+    if not python.exists():
+        print(f"no {python}: run ./dev rehearse first (image/README.md)")
+        return
+    here = Path(__file__).resolve().parents[1]
+    inside = Path(tempfile.mkdtemp(dir=root / "tmp", prefix="bench-"))
+    for part in ("firmware", "bench"):
+        shutil.copytree(here / part, inside / part)
+    rel = "/" + str(inside.relative_to(root))
+    n = 1500
+    print("| per-frame media work, one thread | x86_64 here, us | arm64 under qemu, us | "
+          "ratio |\n|---|---|---|---|")
+    try:
+        for name, pt, rate, secure in (*CALLS, ("G.711, 16 kHz handset", 0, 16000, False)):
+            native = frame_work(n, pt, rate, secure)
+            out = subprocess.run([chroot, str(root), "/" + python.relative_to(root).as_posix(),
+                                  f"{rel}/bench/audio.py", "--frame-work",
+                                  str(n), str(pt), str(rate), str(int(secure))],
+                                 capture_output=True, text=True, timeout=600,
+                                 env={"PYTHONPATH": rel, "PATH": "/usr/bin:/bin"})
+            if out.returncode != 0:
+                print(f"| {name} | {native:.1f} | failed: {out.stderr.strip()[-200:]} | |")
+                continue
+            arm = float(out.stdout.split()[-1])
+            print(f"| {name} | {native:.1f} | {arm:.1f} | {arm / native:.1f} |", flush=True)
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
 
 
 if __name__ == "__main__":
