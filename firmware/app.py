@@ -136,7 +136,7 @@ def build(
         NetworkMonitor(config.sip.server, config.sip.port or 5060),
         audio,
         UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name,
-                  start_delay=sip_delay, audio_rate=audio.rate),
+                  start_delay=sip_delay, audio_rate=audio.rate, audio_clock=audio.clock),
     ]
     if config.odoo is None:
         adapters.append(NoOdoo("off"))

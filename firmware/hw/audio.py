@@ -11,8 +11,10 @@ microphone for RTP, and the three backends of DESIGN.md:
   and plugged back. ALSA's and JACK's start-up chatter is silenced.
 Everything runs at one rate, the handset's (`rate`): 16 kHz when the phone may speak wideband
 G.722, 8 kHz otherwise, or the wav backend's file; the RTP session converts a call whose codec
-samples at another rate. Never touches: SIP or the phone's state. RTP calls `source()` and
-`sink()` from its own thread; `execute` only swaps which tone plays and returns at once.
+samples at another rate. The engine's 20 ms loop is also the clock every call's RTP runs on
+(`clock`, ticker.py), so `source()` and `sink()` are called on the audio thread just before the
+card is fed. Never touches: SIP or the phone's state; `execute` only swaps which tone plays and
+returns at once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, Protocol
 from firmware.events import Action, AdapterFailed, PlayTone, Post, Ring, SetMute
 from firmware.hw.tones import FRAME, ToneGenerator, plan
 from firmware.pcm import mix
+from firmware.ticker import Pacer, Ticker
 
 log = logging.getLogger("audio")
 
@@ -66,6 +69,9 @@ class NullAudio:
     def __init__(self, rate: int = RATE) -> None:
         self.rate = rate  # of every frame source() gives and sink() takes
         self.silence = bytes(rate // 50 * 2)
+        # What paces call audio: here a thread of its own while a call runs; the engine's
+        # own 20 ms loop when there is a sound card.
+        self.clock = Ticker()
         self.tone: str | None = None
         self.ringing = False
         self.history: list[Action] = []
@@ -100,13 +106,16 @@ class AudioEngine(NullAudio):
     def __init__(self, handset: Backend, ringer: Backend | None = None,
                  region: str | None = None) -> None:
         super().__init__(handset.rate)
+        # Each call's RTP runs on this loop's ticks (right before the card is fed and read),
+        # so one frame in each direction is all the slack it needs.
+        self.clock = Ticker(driven=True)
         if ringer is not None:
             ringer.rate = handset.rate
         self.handset = handset
         self.ringer = ringer
         self.region = region
-        # RTP's clock pushes, ours pulls: both tick every 20 ms, so two frames of slack absorb
-        # their phase jitter (playout starts once two are queued; an underrun re-primes).
+        # RTP pushes, we pull: playout starts once `_slack()` frames are queued (one when RTP
+        # runs on our ticks, two on a clock of its own); an underrun re-primes.
         self.call_frames: collections.deque[bytes] = collections.deque(maxlen=6)
         self._primed = False
         self._mic_primed = False
@@ -143,9 +152,9 @@ class AudioEngine(NullAudio):
                 if action.on else None
 
     def source(self) -> bytes:
-        # Same two-frame slack as the earpiece, for the same two clocks the other way round.
+        # Same slack as the earpiece, for the same clocks the other way round.
         if not self._mic_primed:
-            if len(self.mic_frames) < 2:
+            if len(self.mic_frames) < self._slack():
                 return self.silence
             self._mic_primed = True
         try:
@@ -172,24 +181,27 @@ class AudioEngine(NullAudio):
     # ------------------------------------------------------------------ the 20 ms clock
 
     def _run(self) -> None:
-        start = time.monotonic()
-        n = 0
+        pacer = Pacer(FRAME_SECONDS)  # with a card, its blocking write paces us as well
         while not self._stop.is_set():
-            n += 1
-            delay = start + n * FRAME_SECONDS - time.monotonic()
+            delay, skipped = pacer.delay()
             if delay > 0:
-                self._stop.wait(delay)
-            elif delay < -5 * FRAME_SECONDS:
-                self.late += 1
-                start, n = time.monotonic(), 0  # after a stall: on from now, no burst
+                time.sleep(delay)  # at most 20 ms: stop() sees the flag at the next turn
+            if skipped:
+                self.late += 1  # after a stall: on from now, no burst
+            self.clock.tick(skipped)  # the calls' RTP: what to play, what to send
             try:
                 self._tick()
             except Exception:
                 log.exception("audio tick failed")
 
+    def _slack(self) -> int:
+        # RTP on our own ticks hands over one frame per tick in step; on another clock the
+        # two drift in phase and two frames absorb that.
+        return 1 if self.clock.busy else 2
+
     def _call_frame(self) -> bytes | None:
         if not self._primed:
-            if len(self.call_frames) < 2:
+            if len(self.call_frames) < self._slack():
                 return None
             self._primed = True
         if not self.call_frames:

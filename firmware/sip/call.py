@@ -44,6 +44,7 @@ from firmware.sip.message import (
 )
 from firmware.sip.session_timer import MIN_SE, Interval, SessionTimer, min_se, requested
 from firmware.sip.transport import T1, T2, TIMEOUT, Addr, Timer, Transport
+from firmware.ticker import Ticker
 
 log = logging.getLogger("sip")
 
@@ -83,6 +84,7 @@ class Audio:
     srtp: str = "off"  # the effective [sip] srtp: "off" | "optional" | "required"
     codecs: tuple[int, ...] = (9, 0, 8)  # payload types of [sip] codecs, best first
     rate: int = 8000  # the handset's audio rate: what source() gives and sink() takes
+    clock: Ticker | None = None  # the 20 ms clock RTP runs on (one of its own when None)
 
 
 class SipCall:
@@ -139,7 +141,7 @@ class SipCall:
         self.session = sdp.session_id()
         self.audio = audio
         self.rtp = RtpSession(me.local_ip, audio.source, audio.sink, self._dtmf, audio.ports,
-                              audio_rate=audio.rate)
+                              audio_rate=audio.rate, clock=audio.clock)
         self.srtp = srtp.Negotiation(audio.srtp)
         self.codec_told = ""
         self.started = time.monotonic()

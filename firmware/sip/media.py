@@ -1,21 +1,24 @@
 """The RTP media of one call: 16-bit PCM <-> G.722 or G.711 over symmetric RTP (or SRTP, when
-the call's SDP agreed keys: srtp.py), paced by a monotonic clock.
+the call's SDP agreed keys: srtp.py), run by a 20 ms clock (ticker.py).
 
 Owns: the call's RTP socket (we send from the port we advertise, so NATs and strict peers see
-symmetric RTP), the send schedule (frame n leaves at start + n * ptime: no drift, and after a
-stall it skips ahead instead of bursting), the receive side (a jitter buffer that reorders,
-drops duplicates and late packets, and conceals a lost packet), RFC 4733 DTMF both ways, mute
-(silence is sent, not nothing) and hold (nothing either way). Never touches: SIP, the phone's
-state, or audio devices. RTCP goes on the port above RTP's (or the far end's a=rtcp): our
-reports every ~5 s and the far end's read (rtcp.py), through SRTCP when the call has SRTP.
-It pulls 20 ms frames from `source()` and hands decoded ones to
-`sink()`, both given by the audio adapter at the handset's rate (`audio_rate`); where the call's
-codec samples at another rate (G.711's 8 kHz on a 16 kHz handset, G.722's 16 kHz on an 8 kHz
-one) each direction goes through its own resampler.
-"""
+symmetric RTP), what happens on each tick of the clock: the datagrams that arrived since the
+last one are read (with the kernel's arrival time), RTCP is read and sent when due, one frame
+is played and one sent (a stall makes the timestamp skip ahead, nothing bursts); the jitter
+buffer that reorders, drops duplicates and late packets, and conceals a lost packet; RFC 4733
+DTMF both ways, mute (silence is sent, not nothing) and hold (nothing either way). The clock
+is the audio engine's when the phone has a sound card, so the card and every call share one
+thread and one wake-up per 20 ms. Never touches: SIP, the phone's state, or audio devices.
+RTCP goes on the port above RTP's (or the far end's a=rtcp): our reports every ~5 s and the
+far end's read (rtcp.py), through SRTCP when the call has SRTP. It pulls 20 ms frames from
+`source()` and hands decoded ones to `sink()`, both given by the audio adapter at the
+handset's rate (`audio_rate`); where the call's codec samples at another rate (G.711's 8 kHz
+on a 16 kHz handset, G.722's 16 kHz on an 8 kHz one) each direction goes through its own
+resampler."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import socket
@@ -26,6 +29,7 @@ from collections.abc import Callable
 
 from firmware.pcm import Resampler, scale
 from firmware.sip import codecs, rtcp, srtp
+from firmware.ticker import Ticker
 
 log = logging.getLogger("rtp")
 
@@ -36,6 +40,21 @@ DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B":
 EVENT_KEYS = {v: k for k, v in DTMF_EVENTS.items()}
 DTMF_MS = 100  # how long a keypad digit's tone lasts on the wire
 MAX_BUFFER = 50  # packets kept for reordering: memory is constant for any call length
+MAX_READ = 64  # datagrams read per socket per tick
+# The kernel's receive time of each datagram (Linux; the constant is not in Python 3.11's
+# socket module), a struct timespec of two native longs on every Linux ABI.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
+                len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack(data[:_TIMESPEC.size])
+            return seconds + nanoseconds / 1e9
+    return None
 
 
 def header(pt: int, seq: int, ts: int, ssrc: int, marker: bool = False) -> bytes:
@@ -56,32 +75,6 @@ def dtmf_packets(event: int, ms: int = DTMF_MS, ptime: int = 20, volume: int = 1
     end = struct.pack("!BBH", event, 0x80 | (volume & 0x3F), total)
     out += [(False, end)] * 3
     return out
-
-
-class Pacer:
-    """When to send frame n: at start + n * period on a monotonic clock. No drift however long
-    the call (nothing accumulates), and after a stall longer than `max_late` frames it skips
-    ahead instead of sending the backlog in a burst (`wait()` returns how many it skipped, so
-    the RTP timestamp can jump by as much)."""
-
-    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic,
-                 max_late: int = 5) -> None:
-        self.period = period
-        self.clock = clock
-        self.max_late = max_late
-        self.start = clock()
-        self.n = 0
-
-    def delay(self) -> tuple[float, int]:
-        """(seconds to wait before the next frame, frames skipped)."""
-        self.n += 1
-        delay = self.start + self.n * self.period - self.clock()
-        skipped = 0
-        if delay < -self.max_late * self.period:
-            skipped = int(-delay / self.period)
-            self.n += skipped
-            delay = self.start + self.n * self.period - self.clock()
-        return max(0.0, delay), skipped
 
 
 class JitterBuffer:
@@ -178,6 +171,7 @@ class RtpSession:
         on_dtmf: Callable[[str], None],
         ports: tuple[int, int] = (20000, 20999),
         audio_rate: int = 8000,
+        clock: Ticker | None = None,
     ) -> None:
         self.bind_ip = bind_ip
         self.audio_rate = audio_rate  # what source() gives and sink() takes
@@ -209,9 +203,14 @@ class RtpSession:
         self.cname = f"deskphone-{self.ssrc:08x}"
         self._dtmf_queue: list[str] = []
         self._last_event: tuple[int, int] | None = None
+        self._dtmf: list[tuple[bool, bytes]] = []  # the digit being sent, packet by packet
+        self._dtmf_ts = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        # The 20 ms clock that runs this session: the audio engine's (one thread for the card
+        # and every call) or, without one, a ticker of its own.
+        self.clock = clock if clock is not None else Ticker(name="rtp")
+        self._started = False
+        self._rtcp_due = 0.0
 
     def open(self) -> int:
         low, high = self.ports
@@ -228,15 +227,22 @@ class RtpSession:
                 sock.close()
                 control.close()
                 continue
-            sock.settimeout(0.2)
-            control.settimeout(0.2)
+            # Both are read on the clock's tick without waiting: what arrived since the last
+            # one, with the kernel's arrival time for the jitter estimate (the tick is not
+            # when a packet came).
+            sock.setblocking(False)
+            control.setblocking(False)
+            # (Linux starts stamping a moment after the first socket asks; until then, and
+            # without the option, a datagram's arrival is when the tick read it.)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             self.sock, self.rtcp_sock, self.port = sock, control, port
             return port
         raise OSError(f"no free RTP port in {low}-{high} on {self.bind_ip}")
 
     def move(self) -> int:
-        """The same session on a fresh port (the old socket closed): the receive loop picks
-        the new socket up on its next read."""
+        """The same session on a fresh port (the old socket closed): the next tick reads the
+        new socket."""
         old, old_control, old_port = self.sock, self.rtcp_sock, self.port
         try:
             port = self.open()
@@ -262,14 +268,13 @@ class RtpSession:
     def start(self, address: str, port: int, codec: int, dtmf_pt: int | None, ptime: int = 20,
               rtcp_port: int | None = None) -> None:
         self.update(address, port, codec, dtmf_pt, ptime, rtcp_port)
-        if self._threads:
+        if self._started:
             return
+        self._started = True
         self.last_rx = time.monotonic()
-        for target, name in ((self._send_loop, "rtp-send"), (self._recv_loop, "rtp-recv"),
-                             (self._rtcp_loop, "rtcp")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        # The first report at half the interval (RFC 3550 6.2).
+        self._rtcp_due = self.last_rx + rtcp.INTERVAL / 2
+        self.clock.add(self._tick)
 
     def update(self, address: str, port: int, codec: int, dtmf_pt: int | None,
                ptime: int = 20, rtcp_port: int | None = None) -> None:
@@ -292,12 +297,9 @@ class RtpSession:
             self._dtmf_queue.append(digit)
 
     def stop(self) -> None:
-        started = bool(self._threads)
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=1)
-        self._threads.clear()
+        started, self._started = self._started, False
         if started:
+            self.clock.remove(self._tick)  # returns once a tick under way has finished
             self._send_rtcp(rtcp.bye(self.ssrc))  # we leave the session (RFC 3550 6.6)
             self._log_quality()
         for sock in (self.sock, self.rtcp_sock):
@@ -318,84 +320,87 @@ class RtpSession:
 
     # ------------------------------------------------------------------ sending
 
-    def _send_loop(self) -> None:
-        pacer = Pacer(self.ptime / 1000)
-        dtmf: list[tuple[bool, bytes]] = []
-        dtmf_ts = 0
-        while not self._stop.is_set():
-            delay, skipped = pacer.delay()
-            if delay > 0:
-                self._stop.wait(delay)
-            # A stall (a busy CPU, a suspended VM): the timestamp moves on, nothing bursts.
-            self.ts += skipped * RATE * self.ptime // 1000
-            samples = RATE * self.ptime // 1000
-            # A held call leaves the handset alone both ways: with a second call active, a
-            # held one pulling microphone frames would take every other one from it.
-            held = self.held
-            media = self._media
-            pcm = self.source() if not held else b""
-            played = self.buffer.get() if not held else None
-            if played is not None:
-                try:
-                    self.sink(media.to_handset(played))
-                except Exception:
-                    log.exception("earpiece failed")
-            with self._lock:
-                remote, codec, dtmf_pt = self.remote, self.codec, self.dtmf_pt
-                if not dtmf and self._dtmf_queue and dtmf_pt is not None:
-                    digit = self._dtmf_queue.pop(0)
-                    dtmf = dtmf_packets(DTMF_EVENTS[digit], ptime=self.ptime)
-                    dtmf_ts = self.ts
-            if remote is None or self.sock is None or held:
-                self.ts += samples
-                continue
+    def _tick(self, skipped: int) -> None:
+        """One 20 ms period: what arrived is read first, so that the frame played is the
+        freshest there is; then RTCP; then our frame goes out."""
+        self._receive()
+        self._control()
+        self._send(skipped)
+
+    def _send(self, skipped: int) -> None:
+        samples = RATE * self.ptime // 1000
+        # A stall (a busy CPU, a suspended VM): the timestamp moves on, nothing bursts.
+        self.ts += skipped * samples
+        # A held call leaves the handset alone both ways: with a second call active, a held
+        # one pulling microphone frames would take every other one from it.
+        held = self.held
+        media = self._media
+        pcm = self.source() if not held else b""
+        played = self.buffer.get() if not held else None
+        if played is not None:
             try:
-                if dtmf and dtmf_pt is not None:
-                    marker, payload = dtmf.pop(0)
-                    packet = header(dtmf_pt, self.seq, dtmf_ts, self.ssrc, marker) + payload
-                else:
-                    if self.muted and not self.bridged:
-                        pcm = bytes(len(pcm))
-                    packet = header(codec, self.seq, self.ts, self.ssrc) + \
-                        media.encode(pcm)
-                secure = self.srtp
-                self.sock.sendto(secure.protect(packet) if secure is not None else packet,
-                                 remote)
-                self.seq = (self.seq + 1) & 0xFFFF
-                self.sent += 1
-                self.octets += len(packet) - 12
-            except OSError as exc:
-                log.debug("RTP send to %s failed: %s", remote, exc)
+                self.sink(media.to_handset(played))
+            except Exception:
+                log.exception("earpiece failed")
+        with self._lock:
+            remote, codec, dtmf_pt = self.remote, self.codec, self.dtmf_pt
+            if not self._dtmf and self._dtmf_queue and dtmf_pt is not None:
+                digit = self._dtmf_queue.pop(0)
+                self._dtmf = dtmf_packets(DTMF_EVENTS[digit], ptime=self.ptime)
+                self._dtmf_ts = self.ts
+        sock = self.sock
+        if remote is None or sock is None or held:
             self.ts += samples
+            return
+        try:
+            if self._dtmf and dtmf_pt is not None:
+                marker, payload = self._dtmf.pop(0)
+                packet = header(dtmf_pt, self.seq, self._dtmf_ts, self.ssrc, marker) + payload
+            else:
+                if self.muted and not self.bridged:
+                    pcm = bytes(len(pcm))
+                packet = header(codec, self.seq, self.ts, self.ssrc) + media.encode(pcm)
+            secure = self.srtp
+            sock.sendto(secure.protect(packet) if secure is not None else packet, remote)
+            self.seq = (self.seq + 1) & 0xFFFF
+            self.sent += 1
+            self.octets += len(packet) - 12
+        except OSError as exc:
+            log.debug("RTP send to %s failed: %s", remote, exc)
+        self.ts += samples
 
     # ------------------------------------------------------------------ receiving
 
-    def _recv_loop(self) -> None:
-        while not self._stop.is_set() and self.sock is not None:
+    def _receive(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        for _ in range(MAX_READ):  # a flood cannot hold the clock: the kernel drops the rest
             try:
-                data, _ = self.sock.recvfrom(2048)
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stop.is_set():
-                    return
-                continue
+                data, ancillary, _, _ = sock.recvmsg(2048, _ANCILLARY)
+            except OSError:  # nothing more (BlockingIOError), or closed under us (moved)
+                return
             try:
-                self._packet(data)
+                self._packet(data, _arrival(ancillary))
             except Exception:
                 log.debug("bad RTP packet ignored", exc_info=True)
 
-    def _packet(self, data: bytes) -> None:
+    def _plain(self, data: bytes, rtcp: bool) -> bytes | None:
+        """The packet in clear, or None: with SRTP (SRTCP, RFC 3711 3.4) one that fails
+        authentication (tampered, a replay, or sent in clear) is dropped and counted, and the
+        call goes on."""
+        secure = self.srtp
+        if secure is None:
+            return data
+        return secure.unprotect_rtcp(data) if rtcp else secure.unprotect(data)
+
+    def _packet(self, data: bytes, arrival: float | None = None) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
-        secure = self.srtp
-        if secure is not None:
-            # Encrypted media: a packet that fails authentication (tampered, a replay, or plain
-            # RTP) is dropped and counted; the call goes on.
-            plain = secure.unprotect(data)
-            if plain is None:
-                return
-            data = plain
+        plain = self._plain(data, rtcp=False)
+        if plain is None:
+            return
+        data = plain
         cc = data[0] & 0x0F
         pt = data[1] & 0x7F
         seq, ts, ssrc = struct.unpack("!HII", data[2:12])
@@ -418,33 +423,33 @@ class RtpSession:
             return
         media = self._media
         if pt == media.coder.codec.pt:
-            self.buffer.put(seq, ts, media.coder.decode(payload), time.monotonic())
+            self.buffer.put(seq, ts, media.coder.decode(payload),
+                            time.time() if arrival is None else arrival)
 
 
     # ------------------------------------------------------------------ RTCP
 
-    def _rtcp_loop(self) -> None:
-        # The first report at half the interval, then every 2.5 to 7.5 s (RFC 3550 6.2,
-        # randomised so that the two ends do not report in step).
-        due = time.monotonic() + rtcp.INTERVAL / 2
-        while not self._stop.is_set():
-            control = self.rtcp_sock
-            if control is None:
-                return
-            if time.monotonic() >= due:
-                due = time.monotonic() + rtcp.INTERVAL * random.uniform(0.5, 1.5)
-                if not self.held:
-                    self._send_rtcp(rtcp.build(
-                        self.ssrc, self.cname, time.time(), time.monotonic(), self.ts,
-                        self.sent, self.octets, self.stream, self.buffer.jitter))
+    def _control(self) -> None:
+        control = self.rtcp_sock
+        if control is None:
+            return
+        for _ in range(MAX_READ):
             try:
                 data, _ = control.recvfrom(2048)
-            except (TimeoutError, OSError):
-                continue
+            except OSError:  # nothing more (or closed under us)
+                break
             try:
                 self._rtcp_packet(data)
             except Exception:
                 log.debug("bad RTCP packet ignored", exc_info=True)
+        now = time.monotonic()
+        if now >= self._rtcp_due:
+            # Every 2.5 to 7.5 s, randomised so that the two ends do not report in step.
+            self._rtcp_due = now + rtcp.INTERVAL * random.uniform(0.5, 1.5)
+            if not self.held:
+                self._send_rtcp(rtcp.build(
+                    self.ssrc, self.cname, time.time(), now, self.ts, self.sent, self.octets,
+                    self.stream, self.buffer.jitter))
 
     def _send_rtcp(self, packet: bytes) -> None:
         control, remote, secure = self.rtcp_sock, self.rtcp_remote, self.srtp
@@ -460,14 +465,10 @@ class RtpSession:
     def _rtcp_packet(self, data: bytes) -> None:
         if len(data) < 8 or data[0] >> 6 != 2:
             return
-        secure = self.srtp
-        if secure is not None:
-            # SRTCP (RFC 3711 3.4): one that fails authentication is dropped and counted.
-            plain = secure.unprotect_rtcp(data)
-            if plain is None:
-                return
-            data = plain
-        report, left = rtcp.parse(data, self.ssrc, self.stream, time.time(), time.monotonic())
+        plain = self._plain(data, rtcp=True)
+        if plain is None:
+            return
+        report, left = rtcp.parse(plain, self.ssrc, self.stream, time.time(), time.monotonic())
         self.rtcp_received += 1
         if report is not None:
             self.far = report

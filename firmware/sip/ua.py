@@ -55,6 +55,7 @@ from firmware.sip.mwi import Mailbox
 from firmware.sip.registration import Registration
 from firmware.sip.session_timer import MIN_SE, requested
 from firmware.sip.transport import Addr, Transport
+from firmware.ticker import Ticker
 
 log = logging.getLogger("sip")
 
@@ -104,11 +105,14 @@ class UserAgent:
         dns: Resolver | None = None,
         start_delay: float = 0.0,
         audio_rate: int = 8000,
+        audio_clock: Ticker | None = None,
     ) -> None:
         self.config = config
         self.start_delay = start_delay
+        # Every call's RTP runs on one 20 ms clock: the audio engine's when there is a card.
         self.audio = Audio(audio_source, audio_sink, rtp_ports, srtp_mode(config),
-                           codecs.pts(config.codecs), audio_rate)
+                           codecs.pts(config.codecs), audio_rate,
+                           audio_clock if audio_clock is not None else Ticker())
         self.me = Identity.of(config, display_name)
         self.post: Post = lambda e: None
         self.transport = Transport(("0.0.0.0", 0), self._request, self._stray,

@@ -82,7 +82,7 @@ class FakeClock:
 
 
 def test_pacing_has_no_drift_over_an_hour() -> None:
-    from firmware.sip.media import Pacer
+    from firmware.ticker import Pacer
 
     clock = FakeClock()
     pacer = Pacer(0.02, clock)
@@ -94,7 +94,7 @@ def test_pacing_has_no_drift_over_an_hour() -> None:
 
 
 def test_pacing_skips_ahead_after_a_stall_instead_of_bursting() -> None:
-    from firmware.sip.media import Pacer
+    from firmware.ticker import Pacer
 
     clock = FakeClock()
     pacer = Pacer(0.02, clock)

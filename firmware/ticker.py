@@ -1,0 +1,114 @@
+"""The 20 ms clock that paces call audio: one thread for every call on the phone.
+
+Owns: the schedule (tick n at start + n * period on a monotonic clock: no drift however long the
+call, and after a stall it skips ahead instead of bursting, telling each subscriber how many
+ticks it skipped) and the list of subscribers it calls on every tick. A `Ticker` either runs
+its own thread, only while it has subscribers (an idle phone wakes nobody), or is `driven`: the
+audio engine calls `tick()` from its own 20 ms loop, so the sound card, the RTP send and
+receive and RTCP of every call share one thread and one wake-up per frame (on a small board
+each wake-up costs more than the work it does). Never touches: what subscribers do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("audio")
+
+PERIOD = 0.02  # seconds: one frame of call audio
+
+Tick = Callable[[int], None]  # called with the number of ticks skipped since the last one
+
+
+class Pacer:
+    """When tick n is due: at start + n * period on a monotonic clock. No drift however long
+    the call (nothing accumulates), and after a stall longer than `max_late` periods it skips
+    ahead instead of catching up in a burst (`delay()` says how many it skipped, so an RTP
+    timestamp can jump by as much)."""
+
+    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic,
+                 max_late: int = 5) -> None:
+        self.period = period
+        self.clock = clock
+        self.max_late = max_late
+        self.start = clock()
+        self.n = 0
+
+    def delay(self) -> tuple[float, int]:
+        """(seconds to wait before the next tick, ticks skipped)."""
+        self.n += 1
+        delay = self.start + self.n * self.period - self.clock()
+        skipped = 0
+        if delay < -self.max_late * self.period:
+            skipped = int(-delay / self.period)
+            self.n += skipped
+            delay = self.start + self.n * self.period - self.clock()
+        return max(0.0, delay), skipped
+
+
+class Ticker:
+    """Calls its subscribers every `period`, in the order they subscribed."""
+
+    def __init__(self, period: float = PERIOD, driven: bool = False, name: str = "media"
+                 ) -> None:
+        self.period = period
+        self.driven = driven  # someone else calls tick(); no thread of our own
+        self.name = name
+        self._subscribers: list[Tick] = []
+        self._lock = threading.Lock()  # the list and the thread's life
+        self._calling = threading.Lock()  # held while subscribers run
+        self._thread: threading.Thread | None = None
+        self._local = threading.local()  # .calling: this thread is running a tick
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._subscribers)
+
+    def add(self, fn: Tick) -> None:
+        with self._lock:
+            self._subscribers.append(fn)
+            if not self.driven and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+
+    def remove(self, fn: Tick) -> None:
+        """After this returns `fn` is not running and will not run again (unless it is the
+        caller: a subscriber may remove itself)."""
+        with self._lock:
+            if fn in self._subscribers:
+                self._subscribers.remove(fn)
+        if not getattr(self._local, "calling", False):  # not from inside a tick: no waiting
+            with self._calling:  # for ourselves; a tick under way elsewhere finishes first
+                pass
+
+    def tick(self, skipped: int = 0) -> None:
+        """Call every subscriber once (the driven ticker's owner calls this every period)."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        if not subscribers:
+            return
+        with self._calling:
+            self._local.calling = True
+            try:
+                for fn in subscribers:
+                    try:
+                        fn(skipped)
+                    except Exception:
+                        log.exception("%s tick failed", self.name)
+            finally:
+                self._local.calling = False
+
+    def _run(self) -> None:
+        pacer = Pacer(self.period)
+        while True:
+            delay, skipped = pacer.delay()
+            if delay > 0:
+                time.sleep(delay)  # cheaper than an Event's wait; nobody needs to wake us
+            with self._lock:
+                if not self._subscribers:
+                    self._thread = None  # the last one left: the thread ends
+                    return
+            self.tick(skipped)
