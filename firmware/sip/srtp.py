@@ -107,28 +107,29 @@ class Context:
 
     def unprotect(self, packet: bytes) -> bytes | None:
         """The RTP packet, or None (counted) when it fails authentication or is a replay."""
-        from pylibsrtp import Error
-
-        try:
-            with self._rx_lock:
-                return bytes(self._rx.unprotect(packet))
-        except Error as exc:
-            self.dropped += 1
-            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
-                log.info("SRTP: %d packet(s) dropped so far (%s)", self.dropped, exc)
-            return None
+        return self._unprotect(packet, rtcp=False)
 
     def unprotect_rtcp(self, packet: bytes) -> bytes | None:
         """The RTCP packet, or None (counted) when it fails authentication or is a replay."""
+        return self._unprotect(packet, rtcp=True)
+
+    def _unprotect(self, packet: bytes, rtcp: bool) -> bytes | None:
         from pylibsrtp import Error
 
         try:
             with self._rx_lock:
-                return bytes(self._rx.unprotect_rtcp(packet))
+                rx = self._rx
+                return bytes(rx.unprotect_rtcp(packet) if rtcp else rx.unprotect(packet))
         except Error as exc:
-            self.rtcp_dropped += 1
-            if self.rtcp_dropped in (1, 10, 100) or self.rtcp_dropped % 1000 == 0:
-                log.info("SRTCP: %d packet(s) dropped so far (%s)", self.rtcp_dropped, exc)
+            if rtcp:
+                self.rtcp_dropped += 1
+                dropped = self.rtcp_dropped
+            else:
+                self.dropped += 1
+                dropped = self.dropped
+            if dropped in (1, 10, 100) or dropped % 1000 == 0:  # a flood is not a log flood
+                log.info("%s: %d packet(s) dropped so far (%s)", "SRTCP" if rtcp else "SRTP",
+                         dropped, exc)
             return None
 
 
