@@ -11,14 +11,15 @@ Side by side in one run, each measured the same way:
    minus packets x 20 ms) for our RtpSession, pyVoIP's RTPClient, and baresip on a call.
 3. Added latency: RTP arrival -> earpiece write; microphone read -> RTP send.
 4. CPU seconds per minute of a two-way call, per end: ours (an audio engine at the codec's rate
-   feeding an RtpSession, two of them in this process, halved) beside baresip doing the same
-   (two baresips through Kamailio, each playing a WAV and hearing the other, no recording; CPU
-   from /proc, halved), for G.711, G.722, each with and without SRTP; pyVoIP's RTPClient pair.
-   Resident memory growth over our call.
+   with an RtpSession on its clock, as on the phone; two of them in this process, halved)
+   beside baresip doing the same (two baresips through Kamailio, each playing a WAV and hearing
+   the other, no recording; CPU from /proc, halved), for G.711, G.722, each with and without
+   SRTP, `--repeat` runs each alternated, median and range; ours with RTP on a clock of its
+   own; pyVoIP's RTPClient pair. Resident memory growth over our call.
 5. `--only arm64`: the same per-frame work (codec, resampler, SRTP) in one thread here and
    under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
 
-    .venv/bin/python bench/audio.py [--seconds 60]      (the docs' table: --seconds 600)
+    .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
 """
 
 from __future__ import annotations
@@ -87,25 +88,31 @@ def frames(pcm: bytes, rate: int = 8000) -> list[bytes]:
     return [pcm[i:i + size] for i in range(0, len(pcm) - size + 1, size)]
 
 
+def through_rtp(pcm_frames: list[bytes], pt: int, rate: int) -> bytes:
+    """What our path delivers: two RtpSessions on loopback with codec `pt` and handsets at
+    `rate`, A's microphone playing the frames, B's earpiece collected."""
+    queue = list(pcm_frames)
+    got: list[bytes] = []
+    silence = bytes(rate // 50 * 2)
+    a = RtpSession("127.0.0.1", lambda: queue.pop(0) if queue else silence,
+                   lambda pcm: None, lambda d: None, (42000, 42499), audio_rate=rate)
+    b = RtpSession("127.0.0.1", lambda: silence, got.append, lambda d: None, (42500, 42999),
+                   audio_rate=rate)
+    pa, pb = a.open(), b.open()
+    b.start("127.0.0.1", pa, pt, None)
+    a.start("127.0.0.1", pb, pt, None)
+    while queue:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the jitter buffer's last frames
+    a.stop()
+    b.stop()
+    return b"".join(got)
+
+
 def fidelity(seconds: float) -> tuple[float, float, float]:
     x = speech(seconds)
     limit = snr(x, g711.decode(g711.encode(x, 0), 0))
-    # Ours: two sessions on loopback, A plays x, B's sink collects.
-    queue = frames(x)
-    got: list[bytes] = []
-    a = RtpSession("127.0.0.1", lambda: queue.pop(0) if queue else bytes(FRAME),
-                   lambda pcm: None, lambda d: None, (42000, 42499))
-    b = RtpSession("127.0.0.1", lambda: bytes(FRAME), got.append, lambda d: None,
-                   (42500, 42999))
-    pa, pb = a.open(), b.open()
-    b.start("127.0.0.1", pa, 0, None)
-    a.start("127.0.0.1", pb, 0, None)
-    while queue:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    a.stop()
-    b.stop()
-    heard = b"".join(got)
+    heard = through_rtp(frames(x), 0, 8000)
     start = heard.find(g711.decode(g711.encode(x[:FRAME], 0), 0))  # where the stream begins
     ours = snr(x, heard[start:start + len(x)]) if start >= 0 else float("nan")
     # pyVoIP 2.0.0a4's own conversions: 16-bit -> its 8-bit unsigned write_audio input,
@@ -139,22 +146,7 @@ def fidelity_g722(seconds: float) -> tuple[float, float, float | None]:
     coder = codecs.Coder(codecs.G722)
     fs = frames(x, 16000)
     limit = aligned_snr(x, b"".join(coder.decode(coder.encode(f)) for f in fs))
-    queue = list(fs)
-    got: list[bytes] = []
-    silence = bytes(640)
-    a = RtpSession("127.0.0.1", lambda: queue.pop(0) if queue else silence,
-                   lambda pcm: None, lambda d: None, (42000, 42499), audio_rate=16000)
-    b = RtpSession("127.0.0.1", lambda: silence, got.append, lambda d: None, (42500, 42999),
-                   audio_rate=16000)
-    pa, pb = a.open(), b.open()
-    b.start("127.0.0.1", pa, 9, None)
-    a.start("127.0.0.1", pb, 9, None)
-    while queue:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    a.stop()
-    b.stop()
-    return limit, aligned_snr(x, b"".join(got)), baresip_fidelity(x)
+    return limit, aligned_snr(x, through_rtp(fs, 9, 16000)), baresip_fidelity(x)
 
 
 def baresip_fidelity(x: bytes) -> float | None:
@@ -267,9 +259,10 @@ def pacing_baresip(seconds: float) -> list[float] | None:
     call = next(iter(phone.account.calls.values()))
     real = call.rtp._packet
 
-    def packet(data: bytes) -> None:
-        arrivals.append(time.monotonic())
-        real(data)
+    def packet(data: bytes, arrival: float | None = None) -> None:
+        # The kernel's arrival time: the session reads its socket on its 20 ms tick.
+        arrivals.append(time.time() if arrival is None else arrival)
+        real(data, arrival)
 
     call.rtp._packet = packet  # type: ignore[method-assign]
     time.sleep(seconds)
@@ -303,7 +296,8 @@ def latency(runs: int = 50) -> tuple[list[float], list[float]]:
     engine.start(lambda e: None)
     far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     far.bind(("127.0.0.1", 0))
-    rtp = RtpSession("127.0.0.1", engine.source, engine.sink, lambda d: None, (44000, 44499))
+    rtp = RtpSession("127.0.0.1", engine.source, engine.sink, lambda d: None, (44000, 44499),
+                     clock=engine.clock)
     port = rtp.open()
     rtp.start("127.0.0.1", far.getsockname()[1], 0, None)
     sent_at = {}
@@ -367,18 +361,20 @@ def keys() -> tuple[object, object]:
     return srtp.Context(ka, kb), srtp.Context(kb, ka)
 
 
-def call_cost(seconds: float, pt: int, rate: int, secure: bool = False) -> tuple[float, int]:
+def call_cost(seconds: float, pt: int, rate: int, secure: bool = False, shared: bool = True
+              ) -> tuple[float, int]:
     """CPU s/min per end and RSS growth (KiB) of a two-way call, both ends here: each an audio
     engine at `rate` (its 20 ms clock, the microphone and earpiece) and an RtpSession with codec
-    `pt` (`secure`: SRTP with AES_CM_128_HMAC_SHA1_80 both ways)."""
+    `pt` (`secure`: SRTP with AES_CM_128_HMAC_SHA1_80 both ways) running on the engine's clock
+    as on the phone (`shared`), or on a 20 ms clock of its own."""
     before_rss = rss_kib()
     ea, eb = AudioEngine(Card(rate)), AudioEngine(Card(rate))  # type: ignore[arg-type]
     ea.start(lambda e: None)
     eb.start(lambda e: None)
     a = RtpSession("127.0.0.1", ea.source, ea.sink, lambda d: None, (45100, 45499),
-                   audio_rate=rate)
+                   audio_rate=rate, clock=ea.clock if shared else None)
     b = RtpSession("127.0.0.1", eb.source, eb.sink, lambda d: None, (45500, 45999),
-                   audio_rate=rate)
+                   audio_rate=rate, clock=eb.clock if shared else None)
     pa, pb = a.open(), b.open()
     if secure:
         a.srtp, b.srtp = keys()  # type: ignore[assignment]
@@ -507,6 +503,8 @@ def frame_work(n: int, pt: int, rate: int, secure: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each call's CPU figure, ours and baresip's alternated")
     parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call", "arm64"],
                         help="one part only (the long runs take --seconds each)")
     parser.add_argument("--arm64-root", type=Path,
@@ -528,7 +526,7 @@ def main() -> None:
     if args.only in (None, "latency"):
         report_latency()
     if args.only in (None, "call"):
-        report_call(args.seconds)
+        report_call(args.seconds, args.repeat)
     if args.only == "arm64":
         report_arm64(args.arm64_root)
 
@@ -576,16 +574,31 @@ CALLS = (  # name, payload type, handset rate, SRTP
 )
 
 
-def report_call(seconds: float) -> None:
-    print(f"\n| two-way call, {seconds:.0f} s, CPU s/min per end | ours | baresip 1.0 | "
-          f"our RSS growth KiB |\n|---|---|---|---|")
+def spread(values: list[float]) -> str:
+    """Median and range of repeated runs: one run's CPU here varies by +-0.1 s/min."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def report_call(seconds: float, repeat: int) -> None:
+    print(f"\n| two-way call, {seconds:.0f} s x {repeat} runs (median, range), CPU s/min per "
+          f"end | ours | baresip 1.0 | our RSS growth KiB |\n|---|---|---|---|")
     for name, pt, rate, secure in CALLS:
-        cpu, rss = call_cost(seconds, pt, rate, secure)
-        bare = baresip_cost(seconds, rate == 16000, secure)
-        print(f"| {name} | {cpu:.2f} | {'-' if bare is None else f'{bare:.2f}'} | {rss:+d} |",
+        ours: list[float] = []
+        bare: list[float] = []
+        growth = 0
+        for _ in range(repeat):  # alternated, so that a busy spell hits both alike
+            cpu, rss = call_cost(seconds, pt, rate, secure)
+            ours.append(cpu)
+            growth = max(growth, rss)
+            theirs = baresip_cost(seconds, rate == 16000, secure)
+            if theirs is not None:
+                bare.append(theirs)
+        print(f"| {name} | {spread(ours)} | {spread(bare) if bare else '-'} | {growth:+d} |",
               flush=True)
-    cpu, rss = call_cost(seconds, 0, 16000)
-    print(f"| G.711 on a 16 kHz handset (resampled both ways) | {cpu:.2f} | - | {rss:+d} |")
+    own = [call_cost(seconds, 0, 8000, shared=False)[0] for _ in range(repeat)]
+    print(f"| G.711, RTP on a clock of its own (not the engine's) | {spread(own)} | - | - |")
+    wide = [call_cost(seconds, 0, 16000)[0] for _ in range(repeat)]
+    print(f"| G.711 on a 16 kHz handset (resampled both ways) | {spread(wide)} | - | - |")
     print(f"| pyVoIP 2.0.0a4 RTPClient pair, G.711 | {pyvoip_cost(seconds):.2f} | - | - |")
 
 
