@@ -9,7 +9,6 @@ The phone's handset here runs at 16 kHz (TestAudio: 1 kHz + 6 kHz); the wideband
 
 from __future__ import annotations
 
-import os
 import wave
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from tests.helpers import wait_for
 from tests.lab import fixtures
 from tests.lab.lab import goertzel, need, wav_pcm
-from tests.lab.sniff import Sniffer
+from tests.lab.sniff import Wire
 
 pytestmark = pytest.mark.lab
 
@@ -42,28 +41,6 @@ def peer_recording(peer) -> tuple[int, bytes]:
     with wave.open(str(path), "rb") as w:
         rate = w.getframerate()
     return rate, wav_pcm(path)[rate * 2:]  # after the first second
-
-
-class Wire:
-    """The RTP on the loopback interface when the test may read it (root), else nothing."""
-
-    def __init__(self) -> None:
-        self.sniffer = Sniffer() if os.geteuid() == 0 else None
-
-    def __enter__(self) -> Wire:
-        if self.sniffer is not None:
-            self.sniffer.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.sniffer is not None:
-            self.sniffer.__exit__(*exc)
-
-    def payload_types(self) -> set[int]:
-        if self.sniffer is None:
-            return set()
-        return {d[1] & 0x7F for _, _, d in self.sniffer.datagrams
-                if len(d) > 12 and d[0] >> 6 == 2 and d[1] & 0x7F < 72}
 
 
 def test_a_call_in_and_one_out_with_a_wideband_peer_speak_g722_and_carry_above_4_khz(

@@ -9,7 +9,9 @@ import re
 import pytest
 
 from tests.helpers import wait_for
+from tests.lab import fixtures
 from tests.lab.lab import goertzel
+from tests.lab.sniff import Wire
 
 pytestmark = pytest.mark.lab
 
@@ -139,3 +141,47 @@ def test_linphone_follows_our_blind_transfer(kamailio, linphones, peers, lab_pho
     phone.until(lambda s: s.call is None, "our leg gone")
     assert phone.saw(TransferSucceeded)
     assert "RPL 481" not in kamailio.text
+
+
+def test_wideband_calls_both_ways_with_linphone_speak_g722_above_4_khz(
+        kamailio, linphones, lab_phone) -> None:
+    """linphone's own G.722 (mediastreamer2's) on a 16 kHz "sound card" saying 5 kHz; our
+    16 kHz handset says 1 kHz + 6 kHz. In from linphone (its offer) and out to it (ours):
+    payload 9 on the wire and nothing else, "HD", each side hears the other above 4 kHz."""
+    phone = lab_phone(kamailio, audio=fixtures.TestAudio(
+        freq=1000.0, also=6000.0, level=0.2, rate=16000)).registered()
+    alice = linphones(kamailio, "105", tone=5000, rate=16000)
+    alice.ok("audio-codec-enable G722/8000/1")  # liblinphone ships it off
+    with Wire() as wire:
+        _answered_call_from(phone, alice, kamailio)
+        _hears_above_4_khz(phone, alice)
+        phone.replace()
+        alice.wait_state("End")
+        phone.until(lambda s: s.call is None, "the call gone")
+
+        phone.audio.heard.clear()
+        after = len(alice.events)
+        phone.keys("105D")
+        alice.wait_state("IncomingReceived", after=after)
+        alice.ok("answer")
+        alice.wait_state("StreamsRunning", after=after)
+        _connected(phone)
+        _hears_above_4_khz(phone, alice)
+        alice.ok("terminate")
+        phone.until(lambda s: s.call is None, "the call gone")
+    if wire.sniffer is not None:
+        assert 9 in wire.payload_types() and not wire.payload_types() & {0, 8}
+
+
+def _hears_above_4_khz(phone, alice) -> None:
+    phone.until(lambda s: s.call is not None and s.call.wideband, '"HD" on screen')
+    [call] = phone.account.calls.values()
+    assert call.rtp.codec == 9
+    wait_for(lambda: len(phone.audio.heard) > 75, what="audio in the earpiece")
+    pcm = b"".join(phone.audio.heard[-25:])
+    assert goertzel(pcm, 5000, 16000) > 0.05, "the phone does not hear linphone's 5 kHz"
+    start = len(alice.heard())
+    wait_for(lambda: len(alice.heard()) > start + 32000 * 1.5, what="linphone to hear 1.5 s")
+    heard = alice.heard()[-16000:]  # its last half second
+    assert goertzel(heard, 1000, 16000) > 0.05, "linphone does not hear our voice band"
+    assert goertzel(heard, 6000, 16000) > 0.05, "linphone does not hear our 6 kHz"

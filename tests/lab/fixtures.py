@@ -228,11 +228,11 @@ def linphones(lab_dir: Path) -> Iterator[Callable[..., Linphone]]:
     need("linphone-daemon")
     started: list[Linphone] = []
 
-    def make(kamailio: Kamailio, user: str, tone: int = 440) -> Linphone:
+    def make(kamailio: Kamailio, user: str, tone: int = 440, rate: int = 8000) -> Linphone:
         sip = lab_port(span=3)
         lp = Linphone(lab_dir / f"linphone-{user}", user, sip, sip + 1,
                       proxy_port=kamailio.port, ip=kamailio.ip, proxy_ip=kamailio.ip,
-                      tone=tone).start()
+                      tone=tone, rate=rate).start()
         started.append(lp)
         return lp.register()
 

@@ -27,8 +27,8 @@ from tests.lab.lab import PROXY_IP, stop_pid
 
 PULSE_CONFIG = """\
 load-module module-native-protocol-unix socket=@SOCKET@ auth-anonymous=1
-load-module module-null-sink sink_name=ear rate=8000 channels=1
-load-module module-sine-source source_name=mouth frequency=@TONE@ rate=8000
+load-module module-null-sink sink_name=ear rate=@RATE@ channels=1
+load-module module-sine-source source_name=mouth frequency=@TONE@ rate=@RATE@
 set-default-sink ear
 set-default-source mouth
 """
@@ -46,6 +46,7 @@ class Linphone:
     ip: str = "127.0.0.1"
     proxy_ip: str = PROXY_IP
     tone: int = 440  # what it says into the call
+    rate: int = 8000  # its "sound card": 16000 to hear and speak above 4 kHz (G.722)
     events: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -68,7 +69,8 @@ class Linphone:
         pulse_socket.parent.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "pulse.pa"
         config.write_text(PULSE_CONFIG.replace("@SOCKET@", str(pulse_socket))
-                          .replace("@TONE@", str(self.tone)))
+                          .replace("@TONE@", str(self.tone))
+                          .replace("@RATE@", str(self.rate)))
         self.pulse = subprocess.Popen(
             ["pulseaudio", "-n", "-F", str(config), "--daemonize=no", "--exit-idle-time=-1",
              f"--log-target=file:{self.workdir / 'pulse.log'}"],
@@ -81,7 +83,7 @@ class Linphone:
                 raise RuntimeError(f"linphone {self.user}: PulseAudio did not start")
             time.sleep(0.1)
         self.recorder = subprocess.Popen(
-            ["parec", "-d", "ear.monitor", "--format=s16le", "--rate=8000", "--channels=1",
+            ["parec", "-d", "ear.monitor", "--format=s16le", f"--rate={self.rate}", "--channels=1",
              "--raw", str(self.heard_raw)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, start_new_session=True)
@@ -186,7 +188,7 @@ class Linphone:
                 if e.get("Event-type") == "receiving-tone"]
 
     def heard(self) -> bytes:
-        """What its speaker played so far: 16-bit mono PCM at 8 kHz."""
+        """What its speaker played so far: 16-bit mono PCM at `rate`."""
         return self.heard_raw.read_bytes() if self.heard_raw.exists() else b""
 
     def stop(self) -> None:

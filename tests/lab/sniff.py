@@ -4,6 +4,7 @@ in clear?). Started and stopped by the test; nothing is written to disk."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -61,3 +62,26 @@ class Sniffer:
         """Datagrams that look like RTP of payload type `pt` (version 2, no CSRC)."""
         return [d for _, _, d in self.datagrams
                 if len(d) > 12 and d[0] == 0x80 and d[1] & 0x7F == pt]
+
+
+class Wire:
+    """The RTP on the loopback interface when the test may read it (root), else nothing."""
+
+    def __init__(self) -> None:
+        self.sniffer = Sniffer() if os.geteuid() == 0 else None
+
+    def __enter__(self) -> Wire:
+        if self.sniffer is not None:
+            self.sniffer.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sniffer is not None:
+            self.sniffer.__exit__(*exc)
+
+    def payload_types(self) -> set[int]:
+        """The RTP payload types seen (RTCP's 200-204 fall outside 0-71)."""
+        if self.sniffer is None:
+            return set()
+        return {d[1] & 0x7F for _, _, d in self.sniffer.datagrams
+                if len(d) > 12 and d[0] >> 6 == 2 and d[1] & 0x7F < 72}
