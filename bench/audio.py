@@ -19,6 +19,8 @@ Side by side in one run, each measured the same way:
 5. `--only arm64`: the same per-frame work (codec, resampler, SRTP) in one thread here and
    under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
 
+6. `--only long --seconds 1800`: one 30-minute G.711 call, CPU and memory in six parts, then
+   what each end counted (loss, lateness, jitter, underruns).
     .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
 """
 
@@ -389,6 +391,40 @@ def call_cost(seconds: float, pt: int, rate: int, secure: bool = False, shared: 
     return cpu / seconds * 60 / 2, rss_kib() - before_rss
 
 
+def long_call(seconds: float, windows: int = 6) -> None:
+    """One G.711 two-way call of `seconds` (both ends here, RTP on each engine's clock, as on
+    the phone): CPU per end and resident memory in `windows` equal parts, then what the ends
+    counted. A cost or a memory that grows over the call shows here."""
+    ea, eb = AudioEngine(Card(8000)), AudioEngine(Card(8000))  # type: ignore[arg-type]
+    ea.start(lambda e: None)
+    eb.start(lambda e: None)
+    a = RtpSession("127.0.0.1", ea.source, ea.sink, lambda d: None, (45100, 45499),
+                   clock=ea.clock)
+    b = RtpSession("127.0.0.1", eb.source, eb.sink, lambda d: None, (45500, 45999),
+                   clock=eb.clock)
+    pa, pb = a.open(), b.open()
+    a.start("127.0.0.1", pb, 0, 101)
+    b.start("127.0.0.1", pa, 0, 101)
+    print(f"| {seconds / 60:.0f}-minute G.711 call, minutes | CPU s/min per end | RSS MiB |\n"
+          f"|---|---|---|")
+    step = seconds / windows
+    for k in range(windows):
+        t0 = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(step)
+        t1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (t1.ru_utime + t1.ru_stime) - (t0.ru_utime + t0.ru_stime)
+        print(f"| {k * step / 60:.0f}-{(k + 1) * step / 60:.0f} | {cpu / step * 60 / 2:.2f} | "
+              f"{rss_kib() / 1024:.1f} |", flush=True)
+    for name, s, e in (("A", a, ea), ("B", b, eb)):
+        buf = s.buffer
+        print(f"\n{name}: sent {s.sent}, received {s.received}, played {buf.played}, lost "
+              f"{buf.lost}, late {buf.late}, jitter {buf.jitter / 8:.2f} ms, buffer "
+              f"{buf.target} frames, RTCP sent {s.rtcp_sent} received {s.rtcp_received}, "
+              f"earpiece underruns {e.underruns}, audio stalls {e.late}")
+    for x in (a, b, ea, eb):
+        x.stop()
+
+
 def pyvoip_cost(seconds: float) -> float:
     """CPU s/min per end of pyVoIP's RTPClient pair, fed as a pyVoIP application feeds it."""
     from pyVoIP import RTP
@@ -505,7 +541,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each call's CPU figure, ours and baresip's alternated")
-    parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call", "arm64"],
+    parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call", "arm64",
+                                           "long"],
                         help="one part only (the long runs take --seconds each)")
     parser.add_argument("--arm64-root", type=Path,
                         default=Path("image/build/rehearsal/rootfs"),
@@ -529,6 +566,8 @@ def main() -> None:
         report_call(args.seconds, args.repeat)
     if args.only == "arm64":
         report_arm64(args.arm64_root)
+    if args.only == "long":
+        long_call(args.seconds)
 
 
 def report_fidelity() -> None:
