@@ -18,9 +18,9 @@ Side by side in one run, each measured the same way:
    own; pyVoIP's RTPClient pair. Resident memory growth over our call.
 5. `--only arm64`: the same per-frame work (codec, resampler, SRTP) in one thread here and
    under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
-
 6. `--only long --seconds 1800`: one 30-minute G.711 call, CPU and memory in six parts, then
    what each end counted (loss, lateness, jitter, underruns).
+
     .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
 """
 
