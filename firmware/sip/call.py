@@ -377,7 +377,7 @@ class SipCall:
             self._end("error", f"no common audio codec ({exc})")
             return
         self.rtp.muted = False  # after early media: the microphone is heard from now on
-        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime,
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf,
                        media.rtcp_port)
         self._codec_now()
         self._session_as_uac(resp)
@@ -425,7 +425,7 @@ class SipCall:
         except sdp.SdpError:
             return False
         self.rtp.muted = True
-        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime,
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf,
                        media.rtcp_port)
         self._codec_now()
         log.info("call %s: early media from %s:%d", self.call_id, media.address, media.port)
@@ -670,7 +670,7 @@ class SipCall:
                          direction=sdp.answer_direction(media.direction))
         self.state = "confirmed"
         self._respond(200, "OK", body, self._session_as_uas(self.invite))
-        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime,
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf,
                        media.rtcp_port)
         self._codec_now()
         self.post(CallAnswered(self.phone_id))
@@ -708,7 +708,7 @@ class SipCall:
             self.send_in_dialog("BYE", on_final=lambda r: None)
             self._end("error", "no audio in the answer")
             return
-        self.rtp.start(media.address, media.port, media.codec, media.dtmf, media.ptime,
+        self.rtp.start(media.address, media.port, media.codec, media.dtmf,
                        media.rtcp_port)
         self._codec_now()
         held = media.direction in ("sendonly", "inactive")
@@ -806,7 +806,7 @@ class SipCall:
 
     def _answer_offer(self, media: sdp.Media) -> bytes:
         """Take the far end's new offer (address, codec, hold) and give our answer."""
-        self.rtp.update(media.address, media.port, media.codec, media.dtmf, media.ptime,
+        self.rtp.update(media.address, media.port, media.codec, media.dtmf,
                        media.rtcp_port)
         self._codec_now()
         direction = media.direction

@@ -185,7 +185,6 @@ class RtpSession:
         self.codec = 0  # payload type (codecs.BY_PT)
         self._media = _Media(codecs.PCMU, audio_rate)
         self.dtmf_pt: int | None = None
-        self.ptime = 20
         self.muted = False
         self.bridged = False  # in a conference: the bridge mutes the microphone, not the relay
         self.held = False  # no audio either way
@@ -265,9 +264,9 @@ class RtpSession:
         except OSError as exc:
             log.debug("RTP punch to %s:%d failed: %s", address, port, exc)
 
-    def start(self, address: str, port: int, codec: int, dtmf_pt: int | None, ptime: int = 20,
+    def start(self, address: str, port: int, codec: int, dtmf_pt: int | None,
               rtcp_port: int | None = None) -> None:
-        self.update(address, port, codec, dtmf_pt, ptime, rtcp_port)
+        self.update(address, port, codec, dtmf_pt, rtcp_port)
         if self._started:
             return
         self._started = True
@@ -277,7 +276,7 @@ class RtpSession:
         self.clock.add(self._tick)
 
     def update(self, address: str, port: int, codec: int, dtmf_pt: int | None,
-               ptime: int = 20, rtcp_port: int | None = None) -> None:
+               rtcp_port: int | None = None) -> None:
         with self._lock:
             self.remote = (address, port)
             self.rtcp_remote = (address, rtcp_port or port + 1)
@@ -286,7 +285,7 @@ class RtpSession:
                 # buffer; frames of the old rate must not reach the new decoder.
                 self._media = _Media(codecs.BY_PT[codec], self.audio_rate)
                 self.buffer = JitterBuffer(self._media.coder.codec.frame_bytes)
-            self.codec, self.dtmf_pt, self.ptime = codec, dtmf_pt, ptime
+            self.codec, self.dtmf_pt = codec, dtmf_pt
 
     @property
     def wideband(self) -> bool:
@@ -323,12 +322,13 @@ class RtpSession:
     def _tick(self, skipped: int) -> None:
         """One 20 ms period: what arrived is read first, so that the frame played is the
         freshest there is; then RTCP; then our frame goes out."""
-        self._receive()
-        self._control()
+        self._drain(self.sock, self._packet, "RTP")
+        self._drain(self.rtcp_sock, self._rtcp_packet, "RTCP")
+        self._report()
         self._send(skipped)
 
     def _send(self, skipped: int) -> None:
-        samples = RATE * self.ptime // 1000
+        samples = TS_PER_FRAME  # the clock's 20 ms, whatever a=ptime the far end asked for
         # A stall (a busy CPU, a suspended VM): the timestamp moves on, nothing bursts.
         self.ts += skipped * samples
         # A held call leaves the handset alone both ways: with a second call active, a held
@@ -346,7 +346,7 @@ class RtpSession:
             remote, codec, dtmf_pt = self.remote, self.codec, self.dtmf_pt
             if not self._dtmf and self._dtmf_queue and dtmf_pt is not None:
                 digit = self._dtmf_queue.pop(0)
-                self._dtmf = dtmf_packets(DTMF_EVENTS[digit], ptime=self.ptime)
+                self._dtmf = dtmf_packets(DTMF_EVENTS[digit])
                 self._dtmf_ts = self.ts
         sock = self.sock
         if remote is None or sock is None or held:
@@ -371,8 +371,11 @@ class RtpSession:
 
     # ------------------------------------------------------------------ receiving
 
-    def _receive(self) -> None:
-        sock = self.sock
+    @staticmethod
+    def _drain(sock: socket.socket | None, handle: Callable[[bytes, float | None], None],
+               what: str) -> None:
+        """Hand over what arrived on `sock` since the last tick, each datagram with its
+        kernel arrival time where the socket stamps them; a bad one is logged and skipped."""
         if sock is None:
             return
         for _ in range(MAX_READ):  # a flood cannot hold the clock: the kernel drops the rest
@@ -381,9 +384,9 @@ class RtpSession:
             except OSError:  # nothing more (BlockingIOError), or closed under us (moved)
                 return
             try:
-                self._packet(data, _arrival(ancillary))
+                handle(data, _arrival(ancillary))
             except Exception:
-                log.debug("bad RTP packet ignored", exc_info=True)
+                log.debug("bad %s packet ignored", what, exc_info=True)
 
     def _plain(self, data: bytes, rtcp: bool) -> bytes | None:
         """The packet in clear, or None: with SRTP (SRTCP, RFC 3711 3.4) one that fails
@@ -429,19 +432,10 @@ class RtpSession:
 
     # ------------------------------------------------------------------ RTCP
 
-    def _control(self) -> None:
-        control = self.rtcp_sock
-        if control is None:
+    def _report(self) -> None:
+        """Our RTCP report, when it is due."""
+        if self.rtcp_sock is None:
             return
-        for _ in range(MAX_READ):
-            try:
-                data, _ = control.recvfrom(2048)
-            except OSError:  # nothing more (or closed under us)
-                break
-            try:
-                self._rtcp_packet(data)
-            except Exception:
-                log.debug("bad RTCP packet ignored", exc_info=True)
         now = time.monotonic()
         if now >= self._rtcp_due:
             # Every 2.5 to 7.5 s, randomised so that the two ends do not report in step.
@@ -462,7 +456,8 @@ class RtpSession:
         except OSError as exc:
             log.debug("RTCP send to %s failed: %s", remote, exc)
 
-    def _rtcp_packet(self, data: bytes) -> None:
+    def _rtcp_packet(self, data: bytes, arrival: float | None = None) -> None:
+        del arrival  # RTCP carries its own times
         if len(data) < 8 or data[0] >> 6 != 2:
             return
         plain = self._plain(data, rtcp=True)

@@ -32,7 +32,6 @@ class Media:
     port: int
     codec: int  # payload type: 9 G722, 0 PCMU, 8 PCMA
     dtmf: int | None  # telephone-event payload type, if offered
-    ptime: int  # ms per packet
     direction: str  # sendrecv | sendonly | recvonly | inactive
     profile: str = "RTP/AVP"  # RTP/SAVP: the far end sends and expects SRTP only
     cryptos: tuple[srtp.Crypto, ...] = ()  # its usable a=crypto lines (RFC 4568), in order
@@ -102,7 +101,6 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) ->
     port = -1
     pts: list[int] = []
     rtpmap: dict[int, str] = {}
-    ptime = 20
     direction = "sendrecv"
     in_audio = False
     profile = "RTP/AVP"
@@ -132,8 +130,6 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) ->
                 pt, _, codec = value[7:].partition(" ")
                 if pt.isdigit():
                     rtpmap[int(pt)] = codec.lower()
-            elif value.startswith("ptime:") and value[6:].strip().isdigit():
-                ptime = int(value[6:].strip())
             elif value.startswith("rtcp:") and in_audio and value[5:].split()[0:1] and \
                     value[5:].split()[0].isdigit() and 0 < int(value[5:].split()[0]) < 65536:
                 rtcp_port = int(value[5:].split()[0])
@@ -175,10 +171,10 @@ def parse(body: bytes, prefer: tuple[int, ...] = (0, 8), offer: bool = False) ->
     # RFC 4733 events run at the audio codec's clock (8000 for G.711): linphone offers
     # telephone-event at 48000, 16000 and 8000 on three payload types; only the 8000 one is ours.
     dtmf = next((pt for pt in pts if rtpmap.get(pt, "") == "telephone-event/8000"), None)
-    # ptime is the far end's preference (RFC 4566); every device here works in 20 ms frames,
-    # which every G.711 and G.722 endpoint accepts, so we send 20 ms whatever it asked for.
-    del ptime
-    return Media(address, port, chosen, dtmf, 20, direction, profile, tuple(cryptos),
+    # a=ptime is the far end's preference (RFC 4566), not read: every device here works in
+    # 20 ms frames, which every G.711 and G.722 endpoint accepts, so we send 20 ms whatever it
+    # asked for.
+    return Media(address, port, chosen, dtmf, direction, profile, tuple(cryptos),
                  tuple(problems), rtcp_port)
 
 
