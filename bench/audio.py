@@ -11,11 +11,13 @@ Side by side in one run, each measured the same way:
    minus packets x 20 ms) for our RtpSession, pyVoIP's RTPClient, and baresip on a call.
 3. Added latency: RTP arrival -> earpiece write; microphone read -> RTP send.
 4. CPU seconds per minute of a two-way call, per end: ours (an audio engine at the codec's rate
-   with an RtpSession on its clock, as on the phone; two of them in this process, halved)
-   beside baresip doing the same (two baresips through Kamailio, each playing a WAV and hearing
-   the other, no recording; CPU from /proc, halved), for G.711, G.722, each with and without
-   SRTP, `--repeat` runs each alternated, median and range; ours with RTP on a clock of its
-   own; pyVoIP's RTPClient pair. Resident memory growth over our call.
+   with an RtpSession on its clock, as on the phone, each end a process of its own) beside
+   baresip doing the same (two baresips through Kamailio, each playing a WAV and hearing the
+   other, no recording), each process's CPU clock read to the nanosecond and the two halved,
+   for G.711, G.722, each with and without SRTP, `--repeat` runs each alternated, median and
+   range; then G.711 with both ends in this process (their 20 ms clocks start together, so one
+   wake-up of the machine serves both: cheaper than two phones), and so with RTP on a clock of
+   its own; pyVoIP's RTPClient pair. Resident memory growth over our call.
 5. `--only arm64`: the same per-frame work (codec, resampler, SRTP) in one thread here and
    under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
 6. `--only long --seconds 1800`: one 30-minute G.711 call, CPU and memory in six parts, then
@@ -363,6 +365,62 @@ def keys() -> tuple[object, object]:
     return srtp.Context(ka, kb), srtp.Context(kb, ka)
 
 
+def call_end(spec: str) -> None:
+    """One end of a call in this process, as on the phone: an audio engine at the call's rate
+    with an RtpSession on its clock, from port `mine` to `far`; after a second's warm-up it
+    prints the CPU s/min of this process over `seconds`, its RSS growth in KiB over them and
+    the frames it received and played."""
+    import json
+
+    from firmware.sip import srtp
+
+    end = json.loads(spec)
+    rate = end["rate"]
+    engine = AudioEngine(Card(rate))  # type: ignore[arg-type]
+    engine.start(lambda e: None)
+    session = RtpSession("127.0.0.1", engine.source, engine.sink, lambda d: None,
+                         (end["mine"], end["mine"] + 1), audio_rate=rate, clock=engine.clock)
+    session.open()
+    if end["keys"]:
+        local, remote = (srtp.parse_crypto(line) for line in end["keys"])
+        session.srtp = srtp.Context(local, remote)
+    session.start("127.0.0.1", end["far"], end["pt"], 101)
+    time.sleep(1)  # the far end started, the codecs' modules loaded
+    before_rss = rss_kib()
+    c0 = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID)
+    time.sleep(end["seconds"])
+    cpu = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) - c0
+    print(f"{cpu / end['seconds'] * 60:.4f} {rss_kib() - before_rss} {session.received} "
+          f"{session.buffer.played}", flush=True)
+    session.stop()
+    engine.stop()
+
+
+def call_cost_apart(seconds: float, pt: int, rate: int, secure: bool = False
+                    ) -> tuple[float, int]:
+    """CPU s/min per end and RSS growth (KiB, the larger) of a two-way call with each end in a
+    process of its own, as on two phones (and as baresip's figure is taken): `call_end`."""
+    import json
+    import subprocess
+
+    from firmware.sip import srtp
+
+    ka, kb = srtp.offer(srtp.SUITES[:1])[0], srtp.offer(srtp.SUITES[:1])[0]
+    ends = []
+    for mine, far, keys in ((45100, 45500, [ka.line(), kb.line()]),
+                            (45500, 45100, [kb.line(), ka.line()])):
+        spec = json.dumps({"mine": mine, "far": far, "pt": pt, "rate": rate,
+                           "seconds": seconds, "keys": keys if secure else []})
+        ends.append(subprocess.Popen([sys.executable, __file__, "--call-end", spec],
+                                     stdout=subprocess.PIPE, text=True))
+    figures = [end.communicate(timeout=seconds + 60)[0].split() for end in ends]
+    for f in figures:  # a call whose audio did not flow both ways gives no figure
+        if len(f) != 4 or int(f[3]) < seconds * 50 * 0.9:
+            raise RuntimeError(f"an end of the call did not play its audio: {f}")
+    return (statistics.mean(float(f[0]) for f in figures),
+            max(int(f[1]) for f in figures))
+
+
 def call_cost(seconds: float, pt: int, rate: int, secure: bool = False, shared: bool = True
               ) -> tuple[float, int]:
     """CPU s/min per end and RSS growth (KiB) of a two-way call, both ends here: each an audio
@@ -483,11 +541,12 @@ class BaresipCall:
         self.peers[1].wait_event("CALL_ESTABLISHED")
 
     def cpu(self) -> float:
+        """CPU seconds of both processes so far, to the nanosecond: each process's CPU clock
+        (clock_getcpuclockid's value, as glibc makes it), not /proc's 10 ms ticks."""
         total = 0.0
         for peer in self.peers:
             assert peer.proc is not None
-            fields = Path(f"/proc/{peer.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += time.clock_gettime((~peer.proc.pid << 3) | 2)  # CPUCLOCK_SCHED
         return total
 
     def stop(self) -> None:
@@ -550,7 +609,11 @@ def main() -> None:
                              "its /opt/deskphone/venv) for --only arm64")
     parser.add_argument("--frame-work", nargs=4, type=int, metavar=("N", "PT", "RATE", "SRTP"),
                         help=argparse.SUPPRESS)  # the arm64 part's child: one figure, printed
+    parser.add_argument("--call-end", help=argparse.SUPPRESS)  # one end of the call figures
     args = parser.parse_args()
+    if args.call_end:
+        call_end(args.call_end)
+        return
     if args.frame_work:
         n, pt, rate, secure = args.frame_work
         print(f"{frame_work(n, pt, rate, bool(secure)):.1f}")
@@ -626,7 +689,7 @@ def report_call(seconds: float, repeat: int) -> None:
         bare: list[float] = []
         growth = 0
         for _ in range(repeat):  # alternated, so that a busy spell hits both alike
-            cpu, rss = call_cost(seconds, pt, rate, secure)
+            cpu, rss = call_cost_apart(seconds, pt, rate, secure)
             ours.append(cpu)
             growth = max(growth, rss)
             theirs = baresip_cost(seconds, rate == 16000, secure)
@@ -634,8 +697,11 @@ def report_call(seconds: float, repeat: int) -> None:
                 bare.append(theirs)
         print(f"| {name} | {spread(ours)} | {spread(bare) if bare else '-'} | {growth:+d} |",
               flush=True)
+    one = [call_cost(seconds, 0, 8000)[0] for _ in range(repeat)]
+    print(f"| G.711, both ends in this process (their clocks in step) | {spread(one)} | - | - |")
     own = [call_cost(seconds, 0, 8000, shared=False)[0] for _ in range(repeat)]
-    print(f"| G.711, RTP on a clock of its own (not the engine's) | {spread(own)} | - | - |")
+    print(f"| G.711, both ends in this process, RTP on a clock of its own (not the engine's) | "
+          f"{spread(own)} | - | - |")
     wide = [call_cost(seconds, 0, 16000)[0] for _ in range(repeat)]
     print(f"| G.711 on a 16 kHz handset (resampled both ways) | {spread(wide)} | - | - |")
     print(f"| pyVoIP 2.0.0a4 RTPClient pair, G.711 | {pyvoip_cost(seconds):.2f} | - | - |")
