@@ -9,7 +9,7 @@ import threading
 import time
 
 from firmware.hw.audio import AudioEngine
-from firmware.sip import media
+from firmware.sip import media, rtcp
 from firmware.sip.media import RtpSession
 from firmware.ticker import Ticker
 
@@ -153,6 +153,50 @@ def test_jitter_is_measured_on_arrival_not_when_the_tick_reads_the_packet() -> N
         expected = abs((sent[1] - sent[0]) * 8000 - 160) / 16
         assert rtp.received == 2
         assert abs(rtp.buffer.jitter - expected) < 2, (rtp.buffer.jitter, expected)
+    finally:
+        rtp.stop()
+        far.close()
+
+
+def test_the_round_trip_counts_from_when_rtcp_arrived_not_when_a_tick_read_it() -> None:
+    # RTCP is read every tenth tick (200 ms). A receiver report echoing an SR "sent" the moment
+    # it leaves, with no delay at the far end, says a round trip of ~0 ms when it arrives; read
+    # 100 ms later without the arrival stamp it would say 100 ms.
+    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
+                     (46500, 46999), clock=Ticker(driven=True))
+    port = rtp.open()
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        assert wait_for(lambda: stamped_on_arrival(far, rtp))
+        rtp.update("127.0.0.1", 9, 0, None)
+        seconds, fraction = rtcp.ntp(time.time())
+        lsr = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
+        block = struct.pack("!IIIIII", rtp.ssrc, 0, 0, 0, lsr, 0)
+        far.sendto(rtcp._packet(rtcp.RR, 1, struct.pack("!I", 7) + block),
+                   ("127.0.0.1", port + 1))
+        time.sleep(0.1)  # the packet waits for its tick: the delay under test
+        rtp._drain(rtp.rtcp_sock, rtp._rtcp_packet, "RTCP")
+        assert rtp.far is not None and rtp.far.rtt_ms is not None
+        assert rtp.far.rtt_ms < 50, rtp.far.rtt_ms
+    finally:
+        rtp.stop()
+        far.close()
+
+
+def test_rtcp_is_read_on_every_tenth_tick() -> None:
+    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
+                     (46500, 46999), clock=Ticker(driven=True))
+    port = rtp.open()
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        rtp.start("127.0.0.1", far.getsockname()[1] or 9, 0, None)
+        far.sendto(rtcp.bye(7), ("127.0.0.1", port + 1))
+        reads = []
+        for _ in range(media.RTCP_EVERY):
+            rtp.clock.tick(0)
+            reads.append(rtp.rtcp_received)
+        assert reads[-1] == 1 and reads[0] == 0  # read once, within ten ticks
+        assert rtp.far_left
     finally:
         rtp.stop()
         far.close()
