@@ -22,6 +22,8 @@ Side by side in one run, each measured the same way:
    under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
 6. `--only long --seconds 1800`: one 30-minute G.711 call, CPU and memory in six parts, then
    what each end counted (loss, lateness, jitter, underruns).
+7. `--only wake`: where a tick's CPU goes: one end's tick back to back (warm), the same after
+   20 ms asleep (as on a call), and the sleep itself.
 
     .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
 """
@@ -29,6 +31,7 @@ Side by side in one run, each measured the same way:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import resource
@@ -483,6 +486,56 @@ def long_call(seconds: float, windows: int = 6) -> None:
         x.stop()
 
 
+def wake_cost(n: int = 500) -> list[tuple[str, float]]:
+    """Microseconds of CPU of one end's 20 ms tick (an audio engine and an RtpSession on its
+    clock; a far end's packet waiting on every tick): the tick run back to back, so that
+    caches and the kernel's paths stay warm; the same tick after 20 ms asleep, as on a call;
+    and the sleep itself (the wake-up). On a call a tick costs the last two together."""
+    engine = AudioEngine(Card(8000))  # type: ignore[arg-type]
+    session = RtpSession("127.0.0.1", engine.source, engine.sink, lambda d: None,
+                         (45100, 45499), clock=engine.clock)
+    port = session.open()
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    session.start("127.0.0.1", far.getsockname()[1], 0, None)
+    payload = g711.encode(bytes(320), 0)
+    rows = []
+    try:
+        for name, asleep, work in (("one tick, back to back (warm)", False, True),
+                                   ("one tick after 20 ms asleep (as on a call)", True, True),
+                                   ("the 20 ms sleep itself (the wake-up)", True, False)):
+            cpu = 0
+            for k in range(n):
+                far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + payload,
+                           ("127.0.0.1", port))
+                with contextlib.suppress(OSError):
+                    while True:  # what our end sent, so that the far socket never fills
+                        far.recv(2048, socket.MSG_DONTWAIT)
+                t0 = time.thread_time_ns()
+                if asleep:
+                    time.sleep(0.02)
+                    if work:
+                        t0 = time.thread_time_ns()
+                if work:
+                    engine.clock.tick(0)
+                    engine._tick()
+                cpu += time.thread_time_ns() - t0
+            rows.append((name, cpu / n / 1000))
+    finally:
+        session.stop()
+        far.close()
+    return rows
+
+
+def report_wake() -> None:
+    rows = wake_cost()
+    print("\n| one end's 20 ms tick, G.711 | CPU us |\n|---|---|")
+    for name, us in rows:
+        print(f"| {name} | {us:.0f} |")
+    print(f"| a tick on a call (asleep + after) | {rows[1][1] + rows[2][1]:.0f}, i.e. "
+          f"{(rows[1][1] + rows[2][1]) * 50 * 60 / 1e6:.2f} CPU s/min |")
+
+
 def pyvoip_cost(seconds: float) -> float:
     """CPU s/min per end of pyVoIP's RTPClient pair, fed as a pyVoIP application feeds it."""
     from pyVoIP import RTP
@@ -601,7 +654,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each call's CPU figure, ours and baresip's alternated")
     parser.add_argument("--only", choices=["fidelity", "pacing", "latency", "call", "arm64",
-                                           "long"],
+                                           "long", "wake"],
                         help="one part only (the long runs take --seconds each)")
     parser.add_argument("--arm64-root", type=Path,
                         default=Path("image/build/rehearsal/rootfs"),
@@ -631,6 +684,8 @@ def main() -> None:
         report_arm64(args.arm64_root)
     if args.only == "long":
         long_call(args.seconds)
+    if args.only in (None, "wake"):
+        report_wake()
 
 
 def report_fidelity() -> None:
