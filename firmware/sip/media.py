@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import select
 import socket
 import struct
 import threading
@@ -216,6 +217,9 @@ class RtpSession:
         self._started = False
         self._rtcp_due = 0.0
         self._ticks = 0
+        # Whether another RTP datagram waits (poll with a timeout): cheaper than a read that
+        # finds nothing, which costs an exception as well (bench/audio.py --only wake).
+        self._rtp_waiting: Callable[[int], list[tuple[int, int]]] | None = None
 
     def open(self) -> int:
         low, high = self.ports
@@ -242,7 +246,10 @@ class RtpSession:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 control.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            waiting = select.poll()
+            waiting.register(sock, select.POLLIN)
             self.sock, self.rtcp_sock, self.port = sock, control, port
+            self._rtp_waiting = waiting.poll
             return port
         raise OSError(f"no free RTP port in {low}-{high} on {self.bind_ip}")
 
@@ -329,7 +336,7 @@ class RtpSession:
     def _tick(self, skipped: int) -> None:
         """One 20 ms period: what arrived is read first, so that the frame played is the
         freshest there is; then RTCP; then our frame goes out."""
-        self._drain(self.sock, self._packet, "RTP")
+        self._drain(self.sock, self._packet, "RTP", self._rtp_waiting)
         self._ticks += 1
         if self._ticks % RTCP_EVERY == 0:
             self._drain(self.rtcp_sock, self._rtcp_packet, "RTCP")
@@ -382,9 +389,11 @@ class RtpSession:
 
     @staticmethod
     def _drain(sock: socket.socket | None, handle: Callable[[bytes, float | None], None],
-               what: str) -> None:
+               what: str, waiting: Callable[[int], list[tuple[int, int]]] | None = None
+               ) -> None:
         """Hand over what arrived on `sock` since the last tick, each datagram with its
-        kernel arrival time where the socket stamps them; a bad one is logged and skipped."""
+        kernel arrival time where the socket stamps them; a bad one is logged and skipped.
+        `waiting` (the socket's poll) says whether to read again after a datagram."""
         if sock is None:
             return
         for _ in range(MAX_READ):  # a flood cannot hold the clock: the kernel drops the rest
@@ -396,6 +405,8 @@ class RtpSession:
                 handle(data, _arrival(ancillary))
             except Exception:
                 log.debug("bad %s packet ignored", what, exc_info=True)
+            if waiting is not None and not waiting(0):
+                return
 
     def _plain(self, data: bytes, rtcp: bool) -> bytes | None:
         """The packet in clear, or None: with SRTP (SRTCP, RFC 3711 3.4) one that fails

@@ -200,3 +200,25 @@ def test_rtcp_is_read_on_every_tenth_tick() -> None:
     finally:
         rtp.stop()
         far.close()
+
+
+def test_one_tick_reads_every_datagram_that_came_since_the_last() -> None:
+    # A burst (packets held up in the network, then delivered together) is read in one tick,
+    # not one a tick: otherwise the backlog would sit in the socket as added delay.
+    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
+                     (46500, 46999), clock=Ticker(driven=True))
+    port = rtp.open()
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    try:
+        rtp.start("127.0.0.1", far.getsockname()[1], 0, None)
+        for k in range(3):  # loopback delivers within sendto()
+            far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + bytes([0xFF] * 160),
+                       ("127.0.0.1", port))
+        rtp.clock.tick(0)
+        assert rtp.received == 3
+        rtp.clock.tick(0)
+        assert rtp.received == 3
+    finally:
+        rtp.stop()
+        far.close()
