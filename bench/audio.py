@@ -287,6 +287,8 @@ def latency(runs: int = 50) -> tuple[list[float], list[float]]:
     marks = [struct.pack("<160h", *([600 * k - 15000] * 160)) for k in range(runs)]
 
     class Timed:
+        rate = 8000
+
         def open(self) -> None: ...
 
         def close(self) -> None: ...
