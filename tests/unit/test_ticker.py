@@ -7,6 +7,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from firmware.hw.audio import AudioEngine
 from firmware.sip import media, rtcp
@@ -119,6 +122,22 @@ def test_on_a_phone_with_a_sound_card_rtp_runs_on_the_audio_thread() -> None:
         far.close()
 
 
+Pair = tuple[RtpSession, socket.socket]
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    """A session whose clock the test ticks by hand, and the far end's socket."""
+    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
+                     (46500, 46999), clock=Ticker(driven=True))
+    rtp.open()
+    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    far.bind(("127.0.0.1", 0))
+    yield rtp, far
+    rtp.stop()
+    far.close()
+
+
 def stamped_on_arrival(far: socket.socket, rtp: RtpSession) -> bool:
     assert rtp.sock is not None
     far.sendto(b"probe", rtp.sock.getsockname())
@@ -128,97 +147,72 @@ def stamped_on_arrival(far: socket.socket, rtp: RtpSession) -> bool:
     return stamp is not None and time.time() - stamp > 0.02
 
 
-def test_jitter_is_measured_on_arrival_not_when_the_tick_reads_the_packet() -> None:
+def test_jitter_is_measured_on_arrival_not_when_the_tick_reads_the_packet(pair: Pair) -> None:
     # Two packets 20 ms apart on the RTP clock arrive 60 ms apart and are read in one tick: the
     # kernel's arrival times say 40 ms of jitter (RFC 3550: 320 units, filtered by 1/16 = 20);
     # read times would say they came together (160 units, 10).
-    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
-                     (46500, 46999), clock=Ticker(driven=True))
-    port = rtp.open()
-    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        # Linux turns arrival stamping on for the whole stack a moment after the first socket
-        # asks (a deferred job); until then a datagram is stamped when read.
-        assert wait_for(lambda: stamped_on_arrival(far, rtp))
-        rtp.update("127.0.0.1", 9, 0, None)
-        payload = bytes([0xFF] * 160)
-        sent = []
-        for k in range(2):
-            sent.append(time.time())
-            far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + payload,
-                       ("127.0.0.1", port))
-            if k == 0:
-                time.sleep(0.06)  # the spacing under test, not a wait for something
-        rtp._drain(rtp.sock, rtp._packet, "RTP")  # loopback delivers within sendto()
-        expected = abs((sent[1] - sent[0]) * 8000 - 160) / 16
-        assert rtp.received == 2
-        assert abs(rtp.buffer.jitter - expected) < 2, (rtp.buffer.jitter, expected)
-    finally:
-        rtp.stop()
-        far.close()
+    rtp, far = pair
+    port = rtp.port
+    # Linux turns arrival stamping on for the whole stack a moment after the first socket
+    # asks (a deferred job); until then a datagram is stamped when read.
+    assert wait_for(lambda: stamped_on_arrival(far, rtp))
+    rtp.update("127.0.0.1", 9, 0, None)
+    payload = bytes([0xFF] * 160)
+    sent = []
+    for k in range(2):
+        sent.append(time.time())
+        far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + payload,
+                   ("127.0.0.1", port))
+        if k == 0:
+            time.sleep(0.06)  # the spacing under test, not a wait for something
+    rtp._drain(rtp.sock, rtp._packet, "RTP")  # loopback delivers within sendto()
+    expected = abs((sent[1] - sent[0]) * 8000 - 160) / 16
+    assert rtp.received == 2
+    assert abs(rtp.buffer.jitter - expected) < 2, (rtp.buffer.jitter, expected)
 
 
-def test_the_round_trip_counts_from_when_rtcp_arrived_not_when_a_tick_read_it() -> None:
+def test_the_round_trip_counts_from_when_rtcp_arrived_not_when_a_tick_read_it(pair: Pair) -> None:
     # RTCP is read every tenth tick (200 ms). A receiver report echoing an SR "sent" the moment
     # it leaves, with no delay at the far end, says a round trip of ~0 ms when it arrives; read
     # 100 ms later without the arrival stamp it would say 100 ms.
-    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
-                     (46500, 46999), clock=Ticker(driven=True))
-    port = rtp.open()
-    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        assert wait_for(lambda: stamped_on_arrival(far, rtp))
-        rtp.update("127.0.0.1", 9, 0, None)
-        seconds, fraction = rtcp.ntp(time.time())
-        lsr = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
-        block = struct.pack("!IIIIII", rtp.ssrc, 0, 0, 0, lsr, 0)
-        far.sendto(rtcp._packet(rtcp.RR, 1, struct.pack("!I", 7) + block),
-                   ("127.0.0.1", port + 1))
-        time.sleep(0.1)  # the packet waits for its tick: the delay under test
-        rtp._drain(rtp.rtcp_sock, rtp._rtcp_packet, "RTCP")
-        assert rtp.far is not None and rtp.far.rtt_ms is not None
-        assert rtp.far.rtt_ms < 50, rtp.far.rtt_ms
-    finally:
-        rtp.stop()
-        far.close()
+    rtp, far = pair
+    port = rtp.port
+    assert wait_for(lambda: stamped_on_arrival(far, rtp))
+    rtp.update("127.0.0.1", 9, 0, None)
+    seconds, fraction = rtcp.ntp(time.time())
+    lsr = ((seconds & 0xFFFF) << 16) | (fraction >> 16)
+    block = struct.pack("!IIIIII", rtp.ssrc, 0, 0, 0, lsr, 0)
+    far.sendto(rtcp._packet(rtcp.RR, 1, struct.pack("!I", 7) + block),
+               ("127.0.0.1", port + 1))
+    time.sleep(0.1)  # the packet waits for its tick: the delay under test
+    rtp._drain(rtp.rtcp_sock, rtp._rtcp_packet, "RTCP")
+    assert rtp.far is not None and rtp.far.rtt_ms is not None
+    assert rtp.far.rtt_ms < 50, rtp.far.rtt_ms
 
 
-def test_rtcp_is_read_on_every_tenth_tick() -> None:
-    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
-                     (46500, 46999), clock=Ticker(driven=True))
-    port = rtp.open()
-    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        rtp.start("127.0.0.1", far.getsockname()[1] or 9, 0, None)
-        far.sendto(rtcp.bye(7), ("127.0.0.1", port + 1))
-        reads = []
-        for _ in range(media.RTCP_EVERY):
-            rtp.clock.tick(0)
-            reads.append(rtp.rtcp_received)
-        assert reads[-1] == 1 and reads[0] == 0  # read once, within ten ticks
-        assert rtp.far_left
-    finally:
-        rtp.stop()
-        far.close()
+def test_rtcp_is_read_on_every_tenth_tick(pair: Pair) -> None:
+    rtp, far = pair
+    port = rtp.port
+    rtp.start("127.0.0.1", far.getsockname()[1], 0, None)
+    far.sendto(rtcp.bye(7), ("127.0.0.1", port + 1))
+    reads = []
+    for _ in range(media.RTCP_EVERY):
+        rtp.clock.tick(0)
+        reads.append(rtp.rtcp_received)
+    assert reads[-1] == 1 and reads[0] == 0  # read once, within ten ticks
+    assert rtp.far_left
 
 
-def test_one_tick_reads_every_datagram_that_came_since_the_last() -> None:
+def test_one_tick_reads_every_datagram_that_came_since_the_last(pair: Pair) -> None:
     # A burst (packets held up in the network, then delivered together) is read in one tick,
     # not one a tick: otherwise the backlog would sit in the socket as added delay.
-    rtp = RtpSession("127.0.0.1", lambda: bytes(320), lambda p: None, lambda d: None,
-                     (46500, 46999), clock=Ticker(driven=True))
-    port = rtp.open()
-    far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    far.bind(("127.0.0.1", 0))
-    try:
-        rtp.start("127.0.0.1", far.getsockname()[1], 0, None)
-        for k in range(3):  # loopback delivers within sendto()
-            far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + bytes([0xFF] * 160),
-                       ("127.0.0.1", port))
-        rtp.clock.tick(0)
-        assert rtp.received == 3
-        rtp.clock.tick(0)
-        assert rtp.received == 3
-    finally:
-        rtp.stop()
-        far.close()
+    rtp, far = pair
+    port = rtp.port
+    rtp.start("127.0.0.1", far.getsockname()[1], 0, None)
+    for k in range(3):  # loopback delivers within sendto()
+        far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + bytes([0xFF] * 160),
+                   ("127.0.0.1", port))
+    rtp.clock.tick(0)
+    assert rtp.received == 3
+    rtp.clock.tick(0)
+    assert rtp.received == 3
