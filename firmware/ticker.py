@@ -57,11 +57,13 @@ class Ticker:
         self.period = period
         self.driven = driven  # someone else calls tick(); no thread of our own
         self.name = name
-        self._subscribers: list[Tick] = []
-        self._lock = threading.Lock()  # the list and the thread's life
+        # Replaced whole on add and remove, never changed in place, so a tick reads it without
+        # the lock: on a call the tick's every step counts (bench/audio.py --only wake).
+        self._subscribers: tuple[Tick, ...] = ()
+        self._lock = threading.Lock()  # add, remove and the thread's life
         self._calling = threading.Lock()  # held while subscribers run
         self._thread: threading.Thread | None = None
-        self._local = threading.local()  # .calling: this thread is running a tick
+        self._ticking: int | None = None  # the thread running a tick, while it does
 
     @property
     def busy(self) -> bool:
@@ -69,7 +71,7 @@ class Ticker:
 
     def add(self, fn: Tick) -> None:
         with self._lock:
-            self._subscribers.append(fn)
+            self._subscribers = (*self._subscribers, fn)
             if not self.driven and self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
@@ -79,19 +81,20 @@ class Ticker:
         caller: a subscriber may remove itself)."""
         with self._lock:
             if fn in self._subscribers:
-                self._subscribers.remove(fn)
-        if not getattr(self._local, "calling", False):  # not from inside a tick: no waiting
-            with self._calling:  # for ourselves; a tick under way elsewhere finishes first
+                rest = list(self._subscribers)
+                rest.remove(fn)
+                self._subscribers = tuple(rest)
+        if self._ticking != threading.get_ident():  # not from inside a tick: no waiting for
+            with self._calling:  # ourselves; a tick under way elsewhere finishes first
                 pass
 
     def tick(self, skipped: int = 0) -> None:
         """Call every subscriber once (the driven ticker's owner calls this every period)."""
-        with self._lock:
-            subscribers = list(self._subscribers)
+        subscribers = self._subscribers
         if not subscribers:
             return
         with self._calling:
-            self._local.calling = True
+            self._ticking = threading.get_ident()
             try:
                 for fn in subscribers:
                     try:
@@ -99,7 +102,7 @@ class Ticker:
                     except Exception:
                         log.exception("%s tick failed", self.name)
             finally:
-                self._local.calling = False
+                self._ticking = None
 
     def _run(self) -> None:
         pacer = Pacer(self.period)
