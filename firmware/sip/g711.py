@@ -14,6 +14,26 @@ with warnings.catch_warnings():
     import audioop
 
 
+def ulaw_encode(pcm: bytes) -> bytes:
+    return audioop.lin2ulaw(pcm, 2)
+
+
+def ulaw_decode(data: bytes) -> bytes:
+    return audioop.ulaw2lin(data, 2)
+
+
+def alaw_encode(pcm: bytes) -> bytes:
+    return audioop.lin2alaw(pcm, 2)
+
+
+def alaw_decode(data: bytes) -> bytes:
+    return audioop.alaw2lin(data, 2)
+
+
+# (encode, decode) by payload type, for a media path that binds its codec once per call.
+CODERS = {0: (ulaw_encode, ulaw_decode), 8: (alaw_encode, alaw_decode)}
+
+
 def encode(pcm: bytes, pt: int) -> bytes:
     return audioop.lin2ulaw(pcm, 2) if pt == 0 else audioop.lin2alaw(pcm, 2)
 
