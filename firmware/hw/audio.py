@@ -124,7 +124,7 @@ class AudioEngine(NullAudio):
         self._tone: ToneGenerator | None = None
         self._ring: ToneGenerator | None = None
         self._post: Post = lambda e: None
-        self._stop = threading.Event()
+        self._running = False  # the 20 ms loop goes on (a flag, not an Event: see _tick)
         self._thread: threading.Thread | None = None
         self._broken: dict[str, float] = {}  # device -> when to try it again
         self.frames = 0
@@ -139,6 +139,7 @@ class AudioEngine(NullAudio):
                 dev.open()
             except AudioError as exc:
                 self._fail(label, str(exc))
+        self._running = True
         self._thread = threading.Thread(target=self._run, name="audio", daemon=True)
         self._thread.start()
 
@@ -168,7 +169,7 @@ class AudioEngine(NullAudio):
         self.call_frames.append(pcm)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._running = False
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
@@ -182,7 +183,7 @@ class AudioEngine(NullAudio):
 
     def _run(self) -> None:
         pacer = Pacer(FRAME_SECONDS)  # with a card, its blocking write paces us as well
-        while not self._stop.is_set():
+        while self._running:
             delay, skipped = pacer.delay()
             if delay > 0:
                 time.sleep(delay)  # at most 20 ms: stop() sees the flag at the next turn
@@ -199,52 +200,66 @@ class AudioEngine(NullAudio):
         # two drift in phase and two frames absorb that.
         return 1 if self.clock.busy else 2
 
-    def _call_frame(self) -> bytes | None:
-        if not self._primed:
-            if len(self.call_frames) < self._slack():
-                return None
-            self._primed = True
-        if not self.call_frames:
-            self._primed = False
-            self.underruns += 1
-            return None
-        return self.call_frames.popleft()
-
     def _tick(self) -> None:
-        ear = self._call_frame()
-        tone = self._tone.frame() if self._tone is not None else None
-        ring = self._ring.frame() if self._ring is not None else None
-        if tone is not None:
-            ear = tone if ear is None else mix(ear, tone)
-        if ring is not None and self.ringer is None:
-            ear = ring if ear is None else mix(ear, ring)
-        self._io("handset", self.handset, ear or self.silence, capture=True)
-        if self.ringer is not None:
-            self._io("ringer", self.ringer, ring or self.silence, capture=False)
+        """One frame to the earpiece (call audio, mixed with a tone or the ringtone when one
+        plays) and one from the microphone.
+
+        Written out for the common case (a call's frame, no tone, the card working): after
+        20 ms asleep every function a tick touches costs cache misses, some microseconds each
+        (bench/audio.py --only wake; RtpSession._tick)."""
+        calls = self.call_frames
+        if not self._primed and len(calls) >= self._slack():
+            self._primed = True  # RTP pushes, we pull: enough queued to start playing
+        ear = None
+        if self._primed:
+            if calls:
+                ear = calls.popleft()
+            else:  # an underrun: wait for the slack again
+                self._primed = False
+                self.underruns += 1
+        ring = None
+        if self._tone is not None or self._ring is not None:
+            tone = self._tone.frame() if self._tone is not None else None
+            ring = self._ring.frame() if self._ring is not None else None
+            if tone is not None:
+                ear = tone if ear is None else mix(ear, tone)
+            if ring is not None and self.ringer is None:
+                ear = ring if ear is None else mix(ear, ring)
+        handset = self.handset
+        if not self._broken or self._usable("handset", handset):
+            try:
+                handset.write(ear or self.silence)
+                self.mic_frames.append(handset.read())
+            except Exception as exc:
+                # A USB card pulled out mid-call: say so, keep the call, try the device again.
+                self._fail("handset", f"handset device failed: {exc}")
+        ringer = self.ringer
+        if ringer is not None and (not self._broken or self._usable("ringer", ringer)):
+            try:
+                ringer.write(ring or self.silence)
+            except Exception as exc:
+                self._fail("ringer", f"ringer device failed: {exc}")
         self.frames += 1
 
-    def _io(self, label: str, dev: Backend, pcm: bytes, capture: bool) -> None:
+    def _usable(self, label: str, dev: Backend) -> bool:
+        """Whether a device that failed may be used again: it is reopened every 2 s, and the
+        phone is told when it works again."""
         retry = self._broken.get(label)
-        if retry is not None:
-            if time.monotonic() < retry:
-                return
-            try:
-                dev.close()
-                dev.open()
-            except AudioError as exc:
-                self._broken[label] = time.monotonic() + 2.0
-                log.debug("%s still unusable: %s", label, exc)
-                return
-            del self._broken[label]
-            log.info("%s device works again", label)
-            self._post(AdapterFailed("audio", ""))
+        if retry is None:
+            return True
+        if time.monotonic() < retry:
+            return False
         try:
-            dev.write(pcm)
-            if capture:
-                self.mic_frames.append(dev.read())
-        except Exception as exc:
-            # A USB card pulled out mid-call: say so, keep the call, try the device again.
-            self._fail(label, f"{label} device failed: {exc}")
+            dev.close()
+            dev.open()
+        except AudioError as exc:
+            self._broken[label] = time.monotonic() + 2.0
+            log.debug("%s still unusable: %s", label, exc)
+            return False
+        del self._broken[label]
+        log.info("%s device works again", label)
+        self._post(AdapterFailed("audio", ""))
+        return True
 
     def _fail(self, label: str, message: str) -> None:
         log.error("%s", message)
