@@ -15,15 +15,19 @@ Side by side in one run, each measured the same way:
    baresip doing the same (two baresips through Kamailio, each playing a WAV and hearing the
    other, no recording), each process's CPU clock read to the nanosecond and the two halved,
    for G.711, G.722, each with and without SRTP, `--repeat` runs each alternated, median and
-   range; then G.711 with both ends in this process (their 20 ms clocks start together, so one
-   wake-up of the machine serves both: cheaper than two phones), and so with RTP on a clock of
-   its own; pyVoIP's RTPClient pair. Resident memory growth over our call.
+   range; the floor of any media path in Python (a bare loop with only a tick's system calls
+   and G.711 both ways, one end per process); then G.711 with both ends in this process (their
+   20 ms clocks start together, so one wake-up of the machine serves both: cheaper than two
+   phones), and so with RTP on a clock of its own; pyVoIP's RTPClient pair. Resident memory
+   growth over our call.
 5. `--only arm64`: the same per-frame work (codec, resampler, SRTP) in one thread here and
    under qemu-aarch64 in the image rehearsal's arm64 root, as a ratio.
 6. `--only long --seconds 1800`: one 30-minute G.711 call, CPU and memory in six parts, then
    what each end counted (loss, lateness, jitter, underruns).
 7. `--only wake`: where a tick's CPU goes: one end's tick back to back (warm), the same after
-   20 ms asleep (as on a call), and the sleep itself.
+   20 ms asleep (as on a call), and the sleep itself; then ten calls of one small function and
+   one call each of ten small functions alike, after 20 ms asleep (what costs is code touched
+   for the first time since the last tick, not calls).
 
     .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
 """
@@ -380,6 +384,9 @@ def call_end(spec: str) -> None:
     from firmware.sip import srtp
 
     end = json.loads(spec)
+    if end.get("bare"):
+        bare_end(end)
+        return
     rate = end["rate"]
     engine = AudioEngine(Card(rate))  # type: ignore[arg-type]
     engine.start(lambda e: None)
@@ -401,10 +408,58 @@ def call_end(spec: str) -> None:
     engine.stop()
 
 
-def call_cost_apart(seconds: float, pt: int, rate: int, secure: bool = False
-                    ) -> tuple[float, int]:
+def bare_end(end: dict[str, int]) -> None:
+    """The floor of any media path in Python, for comparison with `call_end`: one end's tick
+    cut down to what it cannot do without (sleep to the next 20 ms, read what arrived with its
+    arrival stamp, G.711 both ways, send one packet), on a thread as the engine's; no jitter
+    buffer, no sound card, no RTCP, no SRTP. Prints what call_end prints."""
+    import select
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", end["mine"]))
+    sock.setblocking(False)
+    sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS, as RtpSession's
+    waiting = select.poll()
+    waiting.register(sock, select.POLLIN)
+    far = ("127.0.0.1", end["far"])
+    mic = frames(speech(1, 8000), 8000)
+    rtp = struct.Struct("!BBHII")
+    ticks = int(end["seconds"] * 50)
+    got = [0, 0.0]
+
+    def run() -> None:
+        start = time.monotonic()
+        for n in range(50 + ticks):
+            if n == 50:  # a second's warm-up, as call_end's
+                got[1] = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID)
+            delay = start + n * 0.02 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            while True:
+                try:
+                    data = sock.recvmsg(2048, 64)[0]
+                except OSError:
+                    break
+                g711.decode(data[12:], 0)
+                got[0] += 1
+                if not waiting.poll(0):
+                    break
+            sock.sendto(rtp.pack(0x80, 0, n & 0xFFFF, n * 160, 7) +
+                        g711.encode(mic[n % len(mic)], 0), far)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    cpu = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) - got[1]
+    print(f"{cpu / end['seconds'] * 60:.4f} 0 {got[0]} {got[0]}", flush=True)
+    sock.close()
+
+
+def call_cost_apart(seconds: float, pt: int, rate: int, secure: bool = False,
+                    bare: bool = False) -> tuple[float, int]:
     """CPU s/min per end and RSS growth (KiB, the larger) of a two-way call with each end in a
-    process of its own, as on two phones (and as baresip's figure is taken): `call_end`."""
+    process of its own, as on two phones (and as baresip's figure is taken): `call_end`, or
+    with `bare` the floor of any Python media path (`bare_end`; G.711 only)."""
     import json
     import subprocess
 
@@ -415,7 +470,7 @@ def call_cost_apart(seconds: float, pt: int, rate: int, secure: bool = False
     for mine, far, keys in ((45100, 45500, [ka.line(), kb.line()]),
                             (45500, 45100, [kb.line(), ka.line()])):
         spec = json.dumps({"mine": mine, "far": far, "pt": pt, "rate": rate,
-                           "seconds": seconds, "keys": keys if secure else []})
+                           "seconds": seconds, "keys": keys if secure else [], "bare": bare})
         ends.append(subprocess.Popen([sys.executable, __file__, "--call-end", spec],
                                      stdout=subprocess.PIPE, text=True))
     figures = [end.communicate(timeout=seconds + 60)[0].split() for end in ends]
@@ -526,16 +581,40 @@ def wake_cost(n: int = 500) -> list[tuple[str, float]]:
     finally:
         session.stop()
         far.close()
+    # Why fewer functions per tick, not faster ones: after 20 ms asleep what costs is each
+    # piece of code touched for the first time since, not each call.
+    distinct = _small_functions(10)
+    for name, fns in (("ten calls of one small function, after 20 ms asleep", distinct[:1] * 10),
+                      ("one call each of ten small functions alike, after 20 ms asleep",
+                       distinct)):
+        cpu = 0
+        for k in range(n):
+            time.sleep(0.02)
+            t0 = time.thread_time_ns()
+            for fn in fns:
+                fn(k)
+            cpu += time.thread_time_ns() - t0
+        rows.append((name, cpu / n / 1000))
     return rows
+
+
+def _small_functions(n: int) -> list[Callable[[int], int]]:
+    """`n` small functions alike, each its own code (as the helpers of a tick are)."""
+    space: dict[str, Callable[[int], int]] = {}
+    for i in range(n):
+        exec(f"def f{i}(x):\n    y = x * 3 + {i}\n    return y if y > 0 else -y\n", space)
+    return [space[f"f{i}"] for i in range(n)]
 
 
 def report_wake() -> None:
     rows = wake_cost()
     print("\n| one end's 20 ms tick, G.711 | CPU us |\n|---|---|")
-    for name, us in rows:
+    for name, us in rows[:3]:
         print(f"| {name} | {us:.0f} |")
     print(f"| a tick on a call (asleep + after) | {rows[1][1] + rows[2][1]:.0f}, i.e. "
           f"{(rows[1][1] + rows[2][1]) * 50 * 60 / 1e6:.2f} CPU s/min |")
+    for name, us in rows[3:]:
+        print(f"| {name} | {us:.1f} |")
 
 
 def pyvoip_cost(seconds: float) -> float:
@@ -646,7 +725,7 @@ def frame_work(n: int, pt: int, rate: int, secure: bool) -> float:
         packet = header(pt, i, i * 160, 7) + media.encode(pcm[i % len(pcm)])
         if tx is not None:
             packet = rx.unprotect(tx.protect(packet))  # type: ignore[attr-defined]
-        media.to_handset(media.coder.decode(packet[12:]))
+        media.to_handset(media.decode(packet[12:]))
     return (time.process_time() - t0) / n * 1e6
 
 
@@ -754,6 +833,9 @@ def report_call(seconds: float, repeat: int) -> None:
                 bare.append(theirs)
         print(f"| {name} | {spread(ours)} | {spread(bare) if bare else '-'} | {growth:+d} |",
               flush=True)
+    floor = [call_cost_apart(seconds, 0, 8000, bare=True)[0] for _ in range(repeat)]
+    print(f"| the floor of a media path in Python: a bare loop with only a tick's system calls "
+          f"and G.711 both ways, one end per process | {spread(floor)} | - | - |")
     one = [call_cost(seconds, 0, 8000)[0] for _ in range(repeat)]
     print(f"| G.711, both ends in this process (their clocks in step) | {spread(one)} | - | - |")
     own = [call_cost(seconds, 0, 8000, shared=False)[0] for _ in range(repeat)]
