@@ -26,8 +26,8 @@ Side by side in one run, each measured the same way:
    what each end counted (loss, lateness, jitter, underruns).
 7. `--only wake`: where a tick's CPU goes: one end's tick back to back (warm), the same after
    20 ms asleep (as on a call), and the sleep itself; then ten calls of one small function and
-   one call each of ten small functions alike, after 20 ms asleep (what costs is code touched
-   for the first time since the last tick, not calls).
+   one call each of ten small functions alike, after 20 ms asleep (about the same: a cold tick
+   pays for the variety of work it touches, not for the number of Python calls).
 
     .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
 """
@@ -581,8 +581,9 @@ def wake_cost(n: int = 500) -> list[tuple[str, float]]:
     finally:
         session.stop()
         far.close()
-    # Why fewer functions per tick, not faster ones: after 20 ms asleep what costs is each
-    # piece of code touched for the first time since, not each call.
+    # What a cold tick pays for: ten small Python functions alike cost about what one costs ten
+    # times, so it is not the number of calls but the variety of work (the interpreter's and
+    # the C library's code it runs, the objects it reads) touched for the first time since.
     distinct = _small_functions(10)
     for name, fns in (("ten calls of one small function, after 20 ms asleep", distinct[:1] * 10),
                       ("one call each of ten small functions alike, after 20 ms asleep",

@@ -204,9 +204,9 @@ class AudioEngine(NullAudio):
         """One frame to the earpiece (call audio, mixed with a tone or the ringtone when one
         plays) and one from the microphone.
 
-        Written out for the common case (a call's frame, no tone, the card working): after
-        20 ms asleep every function a tick touches costs cache misses, some microseconds each
-        (bench/audio.py --only wake; RtpSession._tick)."""
+        The common case (a call's frame, no tone, the card working) does as little as it can:
+        after 20 ms asleep what a tick touches has left the caches (bench/audio.py --only
+        wake; RtpSession._tick)."""
         calls = self.call_frames
         if not self._primed and len(calls) >= self._slack():
             self._primed = True  # RTP pushes, we pull: enough queued to start playing

@@ -55,7 +55,7 @@ class Coder:
     """Encoder and decoder of one call's codec. G.722 keeps state (ADPCM predictors) from
     frame to frame, so each direction has its own, made afresh when the codec changes.
     `encode` and `decode` are bound once to the codec's own functions: the media path calls
-    each 50 times a second, and after 20 ms asleep every call more is cache misses more."""
+    each 50 times a second."""
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec

@@ -108,7 +108,7 @@ class JitterBuffer:
         self._primed = False
 
     def put(self, seq: int, ts: int, pcm: bytes, arrival: float) -> None:
-        # The sequence number extended past its 16 bits (written out: see RtpSession._tick).
+        # The sequence number extended past its 16 bits.
         highest = self.highest
         ext = seq
         if highest is not None:
@@ -335,9 +335,10 @@ class RtpSession:
         """One 20 ms period: what arrived is read first, so that the frame played is the
         freshest there is; then RTCP (every tenth tick); then our frame goes out.
 
-        This runs 50 times a second, each time after 20 ms asleep, when every function and
-        object it touches is a cache miss: a tick costs ten times its warm cost (bench/audio.py
-        --only wake). So the common case (a frame each way, no DTMF) takes few steps."""
+        This runs 50 times a second, each time after 20 ms asleep, when the code and objects
+        it touches have left the caches: a tick costs ten times its warm cost (bench/audio.py
+        --only wake). So the common case (a frame each way, no DTMF) does as little as it
+        can; the rare ones (DTMF, RTCP, CSRC and padding) are off its path."""
         self._drain(self.sock, self._packet, "RTP", self._rtp_waiting)
         ticks = self._ticks = self._ticks + 1
         if ticks % RTCP_EVERY == 0:
@@ -516,7 +517,7 @@ def _payload(data: bytes) -> bytes:
 
 class _Media:
     """The codec of a call and the resamplers between its rate and the handset's. The
-    codec's functions are bound once here (see RtpSession._tick on why steps count)."""
+    codec's functions are bound once here, not looked up per frame."""
 
     def __init__(self, codec: codecs.Codec, audio_rate: int) -> None:
         self.codec = codec
