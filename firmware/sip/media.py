@@ -96,7 +96,6 @@ class JitterBuffer:
                  ) -> None:
         self.frame_bytes = frame_bytes
         self.min_frames, self.max_frames = min_frames, max_frames
-        self.target = min_frames
         self.packets: dict[int, bytes] = {}
         self.next_seq: int | None = None
         self.highest: int | None = None
@@ -107,10 +106,18 @@ class JitterBuffer:
         self.played = self.lost = self.late = self.duplicates = 0
         self._primed = False
 
+    @property
+    def target(self) -> int:
+        """Frames to have before playing starts: three times the jitter estimate, within
+        min_frames..max_frames (worked out when needed, not on every packet)."""
+        frames = int(self.jitter * 3 / TS_PER_FRAME) + 1
+        return max(self.min_frames, min(self.max_frames, frames))
+
     def put(self, seq: int, ts: int, pcm: bytes, arrival: float) -> None:
-        # The sequence number extended past its 16 bits.
+        # Every packet of a call comes through here, on the cold tick (RtpSession._tick): plain
+        # comparisons, not builtins, and nothing worked out that only get() needs.
         highest = self.highest
-        ext = seq
+        ext = seq  # the sequence number extended past its 16 bits
         if highest is not None:
             ext = (highest & ~0xFFFF) | seq
             if ext - highest > 0x8000:
@@ -118,26 +125,28 @@ class JitterBuffer:
             elif highest - ext > 0x8000:
                 ext += 0x10000
         transit = arrival * RATE - ts
-        if self._transit is not None:
-            d = abs(transit - self._transit)
-            self.jitter += (d - self.jitter) / 16
-            frames = int(self.jitter * 3 / TS_PER_FRAME) + 1
-            self.target = max(self.min_frames, min(self.max_frames, frames))
+        last = self._transit
         self._transit = transit
-        if self.next_seq is not None and ext < self.next_seq:
+        if last is not None:  # RFC 3550 A.8: J += (|D| - J) / 16
+            d = transit - last
+            self.jitter += ((d if d >= 0 else -d) - self.jitter) / 16
+        next_seq = self.next_seq
+        if next_seq is not None and ext < next_seq:
             self.late += 1
             return
-        if ext in self.packets:
+        packets = self.packets
+        if ext in packets:
             self.duplicates += 1
             return
-        self.packets[ext] = pcm
-        self.highest = ext if self.highest is None else max(self.highest, ext)
-        if self.next_seq is None:
-            self.next_seq = ext
-        while len(self.packets) > MAX_BUFFER:
-            oldest = min(self.packets)
-            del self.packets[oldest]
-            self.next_seq = max(self.next_seq, oldest + 1)
+        packets[ext] = pcm
+        if highest is None or ext > highest:
+            self.highest = ext
+        if next_seq is None:
+            self.next_seq = next_seq = ext
+        while len(packets) > MAX_BUFFER:
+            oldest = min(packets)
+            del packets[oldest]
+            next_seq = self.next_seq = max(next_seq, oldest + 1)
 
     def get(self) -> bytes | None:
         """The next 20 ms to play, or None before the stream has started."""
