@@ -35,8 +35,10 @@ CODERS = {0: (ulaw_encode, ulaw_decode), 8: (alaw_encode, alaw_decode)}
 
 
 def encode(pcm: bytes, pt: int) -> bytes:
-    return audioop.lin2ulaw(pcm, 2) if pt == 0 else audioop.lin2alaw(pcm, 2)
+    """PCM -> payload of payload type `pt` (0 or 8)."""
+    return CODERS[pt][0](pcm)
 
 
 def decode(data: bytes, pt: int) -> bytes:
-    return audioop.ulaw2lin(data, 2) if pt == 0 else audioop.alaw2lin(data, 2)
+    """Payload of payload type `pt` (0 or 8) -> PCM."""
+    return CODERS[pt][1](data)

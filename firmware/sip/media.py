@@ -369,7 +369,7 @@ class RtpSession:
         played = self.buffer.get()
         if played is not None:
             try:
-                self.sink(played if media.up is None else media.up.convert(played))
+                self.sink(media.to_handset(played))
             except Exception:
                 log.exception("earpiece failed")
         remote, sock = self.remote, self.sock
@@ -381,8 +381,7 @@ class RtpSession:
                 pcm = bytes(len(pcm))
             # The payload type is the codec's, not self.codec: the two change together, but
             # the codec's object in one step (update()).
-            packet = _RTP.pack(0x80, media.pt, self.seq, ts & 0xFFFFFFFF, self.ssrc) + \
-                media.encode(pcm)
+            packet = header(media.pt, self.seq, ts, self.ssrc) + media.encode(pcm)
         secure = self.srtp
         try:
             sock.sendto(packet if secure is None else secure.protect(packet), remote)
@@ -431,20 +430,14 @@ class RtpSession:
             if waiting is not None and not waiting(0):
                 return
 
-    def _plain(self, data: bytes, rtcp: bool) -> bytes | None:
-        """The packet in clear, or None: with SRTP (SRTCP, RFC 3711 3.4) one that fails
-        authentication (tampered, a replay, or sent in clear) is dropped and counted, and the
-        call goes on."""
-        secure = self.srtp
-        if secure is None:
-            return data
-        return secure.unprotect_rtcp(data) if rtcp else secure.unprotect(data)
-
     def _packet(self, data: bytes, arrival: float | None = None) -> None:
         if len(data) < 12 or data[0] >> 6 != 2:
             return
-        if self.srtp is not None:
-            plain = self._plain(data, rtcp=False)
+        secure = self.srtp
+        if secure is not None:
+            # With SRTP a packet that fails authentication (tampered, a replay, or sent in
+            # clear) is dropped and counted by the context (RFC 3711 3.3), and the call goes on.
+            plain = secure.unprotect(data)
             if plain is None:
                 return
             data = plain
@@ -498,7 +491,8 @@ class RtpSession:
     def _rtcp_packet(self, data: bytes, arrival: float | None = None) -> None:
         if len(data) < 8 or data[0] >> 6 != 2:
             return
-        plain = self._plain(data, rtcp=True)
+        secure = self.srtp
+        plain = data if secure is None else secure.unprotect_rtcp(data)  # as _packet's (3.4)
         if plain is None:
             return
         # The round trip and our next report's delay since its SR count from when it came,
@@ -530,7 +524,7 @@ class _Media:
 
     def __init__(self, codec: codecs.Codec, audio_rate: int) -> None:
         self.codec = codec
-        self.pt = codec.pt
+        self.pt = codec.pt  # the payload type sent and expected, bound as the functions are
         coder = codecs.Coder(codec)
         self.decode = coder.decode  # payload -> PCM at the codec's rate
         same = codec.rate == audio_rate
