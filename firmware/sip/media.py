@@ -3,10 +3,10 @@ the call's SDP agreed keys: srtp.py), run by a 20 ms clock (ticker.py).
 
 Owns: the call's RTP socket (we send from the port we advertise, so NATs and strict peers see
 symmetric RTP), what happens on each tick of the clock: the datagrams that arrived since the
-last one are read (with the kernel's arrival time), RTCP is read (every tenth tick: it comes
-every few seconds) and sent when due, one frame is played and one sent (a stall makes the
-timestamp skip ahead, nothing bursts); the jitter
-buffer that reorders, drops duplicates and late packets, and conceals a lost packet; RFC 4733
+last one are read (with the kernel's arrival time; one a tick unless a backlog shows), RTCP
+is read (every tenth tick: it comes every few seconds) and sent when due, one frame is played
+and one sent (a stall makes the timestamp skip ahead, nothing bursts); the jitter buffer
+that reorders, drops duplicates and late packets, and conceals a lost packet; RFC 4733
 DTMF both ways, mute (silence is sent, not nothing) and hold (nothing either way). The clock
 is the audio engine's when the phone has a sound card, so the card and every call share one
 thread and one wake-up per 20 ms. Never touches: SIP, the phone's state, or audio devices.
@@ -224,6 +224,8 @@ class RtpSession:
         self._started = False
         self._rtcp_due = 0.0
         self._ticks = 0
+        # When the last tick began (wall clock, as the kernel's stamps): the first reads all.
+        self._tick_wall = float("inf")
         # Whether another RTP datagram waits (poll with a timeout): cheaper than a read that
         # finds nothing, which costs an exception as well (bench/audio.py --only wake).
         self._rtp_waiting: Callable[[int], list[tuple[int, int]]] | None = None
@@ -348,7 +350,9 @@ class RtpSession:
         it touches have left the caches: a tick costs ten times its warm cost (bench/audio.py
         --only wake). So the common case (a frame each way, no DTMF) does as little as it
         can; the rare ones (DTMF, RTCP, CSRC and padding) are off its path."""
-        self._drain(self.sock, self._packet, "RTP", self._rtp_waiting)
+        now = time.time()  # the kernel's arrival stamps are on this clock
+        self._receive(self._tick_wall)
+        self._tick_wall = now
         ticks = self._ticks = self._ticks + 1
         if ticks % RTCP_EVERY == 0:
             self._drain(self.rtcp_sock, self._rtcp_packet, "RTCP")
@@ -408,6 +412,29 @@ class RtpSession:
         return header(dtmf_pt, self.seq, self._dtmf_ts, self.ssrc, marker) + payload
 
     # ------------------------------------------------------------------ receiving
+
+    def _receive(self, since: float) -> None:
+        """What arrived since the last tick (at `since`, wall clock). A steady stream brings
+        one packet per tick, so one is read; a second read only when this one came before
+        the last tick: it waited in the kernel, so more may wait behind it (a burst after a
+        stall, a far end whose clock runs a little fast), and then everything is read. A
+        packet that came with another since the last tick is read on the next one, in time
+        for its turn in the jitter buffer; and a tick needs no poll to learn that nothing
+        more waits (bench/audio.py --only wake: about 15 us of a cold tick)."""
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            data, ancillary, _, _ = sock.recvmsg(2048, _ANCILLARY)
+        except OSError:  # nothing came (BlockingIOError), or closed under us (moved)
+            return
+        arrival = _arrival(ancillary)
+        try:
+            self._packet(data, arrival)
+        except Exception:
+            log.debug("bad RTP packet ignored", exc_info=True)
+        if arrival is None or arrival < since:  # no stamp: as if it had waited
+            self._drain(sock, self._packet, "RTP", self._rtp_waiting)
 
     @staticmethod
     def _drain(sock: socket.socket | None, handle: Callable[[bytes, float | None], None],
