@@ -1,7 +1,7 @@
 """Wiring: which adapters a `run` or a `simulate` uses, chosen by the config, never by accident.
 
 Owns: building the Phone's settings from the config, and the list of adapters in start order
-(network, audio, SIP, Odoo, display and keys, control API last so it answers once the rest is
+(network, audio, Odoo, SIP, display and keys, control API last so it answers once the rest is
 up). Never touches: state or I/O of its own.
 """
 
@@ -132,12 +132,10 @@ def build(
     phone = Phone(settings_from(config))
     audio = make_audio(config, device=with_hardware)
     sip_delay, odoo_delay = start_delays(config)
-    adapters: list[Adapter] = [
-        NetworkMonitor(config.sip.server, config.sip.port or 5060),
-        audio,
-        UserAgent(config.sip, audio.source, audio.sink, display_name=config.phone.name,
-                  start_delay=sip_delay, audio_rate=audio.rate, audio_clock=audio.clock),
-    ]
+    adapters: list[Adapter] = [NetworkMonitor(config.sip.server, config.sip.port or 5060), audio]
+    # Odoo's side starts before SIP: its start() hands the Phone what the phone kept (the
+    # queue, the contacts, how many writes wait in the outbox) before anything comes from the
+    # network, so no state says "registered" beside an outbox count not read yet.
     if config.odoo is None:
         adapters.append(NoOdoo("off"))
     else:
@@ -145,6 +143,9 @@ def build(
 
         adapters.append(OdooSync(config.odoo, config.state_dir(), config.phone.region,
                                  start_delay=odoo_delay))
+    adapters.append(UserAgent(config.sip, audio.source, audio.sink,
+                              display_name=config.phone.name, start_delay=sip_delay,
+                              audio_rate=audio.rate, audio_clock=audio.clock))
     sinks = list(screens or [])
     if with_hardware:
         parts, hw_screens = hardware(config)

@@ -156,3 +156,39 @@ def test_the_menu_gives_its_selection_and_its_frame_shows_it(phone):
     http("POST", f"{base}/keys", {"keys": "B"})
     wait_for(lambda: state(base).get("selected") == 1, what="the next item")
     assert http("GET", f"{base}/screen.png")[1] != first  # the highlight moved on the PNG
+
+
+def test_the_outbox_count_is_known_before_anything_from_sip(tmp_path):
+    """After a restart with writes still waiting for Odoo, the phone never shows a SIP status
+    beside an outbox count of 0: what the phone kept is read before the network reports."""
+    from firmware.events import OutboxChanged
+    from firmware.odoo.store import Store
+
+    store = Store(tmp_path / "odoo.sqlite")
+    store.add("call.create", {"number": "+3225550100"}, call_uid="a")
+    store.add("call.end", {"uid": "a"}, call_uid="a")
+    key = tmp_path / "odoo.key"
+    key.write_text("not-a-real-key")
+    key.chmod(0o600)
+    cfg = config.parse({"sip": SIP, "phone": {"region": "BE", "state_dir": str(tmp_path)},
+                        "odoo": {"url": "http://127.0.0.1:9", "database": "db",
+                                 "login": "alice@example.com", "api_key_file": str(key)}})
+    daemon, _server = app.build(cfg)
+    seen: list[object] = []
+    post = daemon.post
+
+    def record(event) -> None:
+        seen.append(event)
+        post(event)
+
+    daemon.post = record  # type: ignore[method-assign]
+    daemon.start()
+    try:
+        wait_for(lambda: any(isinstance(e, RegistrationChanged) for e in seen),
+                 what="a SIP status")
+        first_sip = next(i for i, e in enumerate(seen) if isinstance(e, RegistrationChanged))
+        counts = [e.depth for e in seen[:first_sip] if isinstance(e, OutboxChanged)]
+        assert counts == [2]
+        wait_for(lambda: daemon.published.snapshot.state.outbox == 2, what="2 to send")
+    finally:
+        daemon.stop()
