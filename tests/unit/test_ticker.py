@@ -58,6 +58,34 @@ def test_a_subscriber_may_leave_from_inside_its_own_tick() -> None:
     assert calls == [0]
 
 
+def test_remove_returns_only_once_a_tick_under_way_has_finished() -> None:
+    # A call's RTP leaves the clock while a tick may be running it on the audio thread: its
+    # sockets are closed right after remove() returns, so that tick must have finished.
+    ticker = Ticker(driven=True)
+    inside, release = threading.Event(), threading.Event()
+    finished: list[int] = []
+
+    def slow(skipped: int) -> None:
+        inside.set()
+        release.wait(5)
+        finished.append(skipped)
+
+    ticker.add(slow)
+    ticking = threading.Thread(target=ticker.tick)
+    ticking.start()
+    assert inside.wait(5)
+    removed = threading.Event()
+    leaving = threading.Thread(target=lambda: (ticker.remove(slow), removed.set()))
+    leaving.start()
+    assert not removed.wait(0.2)  # still waiting for the tick under way
+    release.set()
+    assert removed.wait(5) and finished == [0]
+    ticker.tick()
+    assert finished == [0]  # and not called again
+    ticking.join()
+    leaving.join()
+
+
 def test_a_failing_subscriber_does_not_stop_the_others() -> None:
     ticker = Ticker(driven=True)
     seen: list[int] = []
@@ -203,16 +231,17 @@ def test_rtcp_is_read_on_every_tenth_tick(pair: Pair) -> None:
     assert rtp.far_left
 
 
-def test_one_tick_reads_every_datagram_that_came_since_the_last(pair: Pair) -> None:
-    # A burst (packets held up in the network, then delivered together) is read in one tick,
-    # not one a tick: otherwise the backlog would sit in the socket as added delay.
+def test_each_tick_reads_what_came_since_the_last(pair: Pair) -> None:
+    # A steady stream: the packet that came since the last tick is read on this one, not left
+    # for later (in the socket it would be added delay). A burst after a stall is read by the
+    # second tick (test_rtp.py).
     rtp, far = pair
     port = rtp.port
     rtp.start("127.0.0.1", far.getsockname()[1], 0, None)
-    for k in range(3):  # loopback delivers within sendto()
+    for k in range(5):  # loopback delivers within sendto()
         far.sendto(struct.pack("!BBHII", 0x80, 0, k, k * 160, 7) + bytes([0xFF] * 160),
                    ("127.0.0.1", port))
+        rtp.clock.tick(0)
+        assert rtp.received == k + 1
     rtp.clock.tick(0)
-    assert rtp.received == 3
-    rtp.clock.tick(0)
-    assert rtp.received == 3
+    assert rtp.received == 5
