@@ -30,6 +30,12 @@ Side by side in one run, each measured the same way:
    pays for the variety of work it touches, not for the number of Python calls).
 
     .venv/bin/python bench/audio.py [--seconds 60] [--repeat 3]   (the docs: --seconds 600)
+
+The CPU figures depend on the interpreter as much as on our code: the phone runs Debian's
+python3 (libpython linked into the executable); pyenv's, with a shared libpython, costs about
+10 % more on the same call. For the phone's figure, run it with Debian's:
+
+    PYTHON=/usr/bin/python3 VENV=.venv-deb ./dev setup && .venv-deb/bin/python bench/audio.py
 """
 
 from __future__ import annotations
@@ -818,7 +824,17 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
+def interpreter() -> str:
+    """Which Python runs our ends. The phone runs Debian's python3 (Raspberry Pi OS), which has
+    libpython linked into its executable; a build with a shared libpython (pyenv's, say) runs
+    the same code at a higher cost (docs/benchmarks.md)."""
+    maps = Path(f"/proc/{os.getpid()}/maps").read_text()
+    shared = "a shared libpython" if "libpython" in maps else "libpython linked in"
+    return f"{sys.executable} (Python {sys.version.split()[0]}, {shared})"
+
+
 def report_call(seconds: float, repeat: int) -> None:
+    print(f"\nours run with {interpreter()}")
     print(f"\n| two-way call, {seconds:.0f} s x {repeat} runs (median, range), CPU s/min per "
           f"end | ours | baresip 1.0 | our RSS growth KiB |\n|---|---|---|---|")
     for name, pt, rate, secure in CALLS:
