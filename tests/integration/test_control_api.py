@@ -167,6 +167,7 @@ def test_the_outbox_count_is_known_before_anything_from_sip(tmp_path):
     store = Store(tmp_path / "odoo.sqlite")
     store.add("call.create", {"number": "+3225550100"}, call_uid="a")
     store.add("call.end", {"uid": "a"}, call_uid="a")
+    store.close()  # the phone that kept them has stopped
     key = tmp_path / "odoo.key"
     key.write_text("not-a-real-key")
     key.chmod(0o600)
